@@ -1,0 +1,50 @@
+# robosteer — the two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.robosteer-installed
+# On a robot with ROS 2 Jazzy the system rclpy is used (venv sees /opt/ros via --system-site-packages);
+# elsewhere the ROS 2 Jazzy wheels from PyPI are installed (the `ros` extra).
+ROS_SYSTEM := $(wildcard /opt/ros/jazzy/setup.bash)
+, := ,
+EXTRAS := $(if $(ROS_SYSTEM),bags$(,)dev,ros$(,)bags$(,)dev)
+VENV_FLAGS := $(if $(ROS_SYSTEM),--system-site-packages,)
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup demo test bench lint clean help
+
+help:
+	@echo "make setup  - create $(VENV) (Python 3.12) and install robosteer with extras [$(EXTRAS)]"
+	@echo "make demo   - run the robosteer loop on the embedded base policy"
+	@echo "make test   - run the test suite"
+	@echo "make bench  - print the performance figures (robosteer bench --micro)"
+	@echo "make lint   - ruff"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@set -e; PYBIN="$$(tools/find-python312.sh)"; \
+	if [ ! -x $(PY) ]; then echo ">> creating $(VENV) with $$PYBIN"; $$PYBIN -m venv $(VENV_FLAGS) $(VENV); fi; \
+	$(PY) -m pip install --quiet --upgrade pip; \
+	echo ">> installing robosteer[$(EXTRAS)] (first time: a few minutes, ~5 GB with torch)"; \
+	$(PY) -m pip install --quiet --progress-bar off -e ".[$(EXTRAS)]"; \
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/robosteer doctor
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/robosteer bench --micro
+
+lint: setup
+	$(VENV)/bin/ruff check robosteer sim ros_nodes tests
+	$(VENV)/bin/ruff format --check robosteer sim ros_nodes tests
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

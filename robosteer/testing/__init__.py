@@ -1,0 +1,1 @@
+"""Helpers for robosteer's own test suite (and for users testing their extensions)."""

@@ -1,0 +1,24 @@
+"""pytest plugin (loaded with ``-p robosteer.testing.pytest_env``) that gives the test run a safe environment.
+
+It is imported before pytest captures output, so it can re-execute the interpreter once with the ROS 2 library path
+(see :mod:`robosteer.rosenv`), a ROS domain of its own and DDS discovery kept on loopback, plus offline Hugging Face
+and headless MuJoCo rendering. A run started by ``make test`` or a bare ``pytest`` behaves the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+from robosteer.rosenv import ensure_ros_environment
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
+
+if os.environ.get("ROBOSTEER_ROS_ENV") != "1":
+    # ROS_DOMAIN_ID 0-101 is safe for Fast DDS port arithmetic; tests pick per-test ids above this base.
+    ensure_ros_environment(domain_id=random.SystemRandom().randint(1, 100), localhost_only=True)

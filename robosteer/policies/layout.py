@@ -64,8 +64,9 @@ class AttentionSite:
 
     def __post_init__(self):
         if self.n_heads % self.n_kv_heads:
-            raise ValueError(f"{self.module_path}: n_heads={self.n_heads} is not a multiple of "
-                             f"n_kv_heads={self.n_kv_heads}")
+            raise ValueError(
+                f"{self.module_path}: n_heads={self.n_heads} is not a multiple of n_kv_heads={self.n_kv_heads}"
+            )
 
     @property
     def group_size(self) -> int:
@@ -129,8 +130,10 @@ class HeadLayout:
         try:
             return self._by_key[(stack, layer)]
         except KeyError:
-            raise KeyError(f"no attention layer {stack}.L{layer} in this {self.architecture} layout "
-                           f"(stacks: {', '.join(self.stacks())})") from None
+            raise KeyError(
+                f"no attention layer {stack}.L{layer} in this {self.architecture} layout "
+                f"(stacks: {', '.join(self.stacks())})"
+            ) from None
 
     def site_of(self, head: HeadId | str) -> AttentionSite:
         head = HeadId.parse(head) if isinstance(head, str) else head
@@ -149,8 +152,10 @@ class HeadLayout:
             except (ValueError, KeyError, IndexError):
                 unknown.append(name)
         if unknown:
-            raise ValueError(f"{len(unknown)} head(s) not in this {self.architecture} policy: {unknown[:5]}; "
-                             f"it has {self.n_heads_total} heads in stacks {self.stacks()}")
+            raise ValueError(
+                f"{len(unknown)} head(s) not in this {self.architecture} policy: {unknown[:5]}; "
+                f"it has {self.n_heads_total} heads in stacks {self.stacks()}"
+            )
         return ids
 
     def module(self, model: nn.Module, site: AttentionSite, proj: str = "o_proj") -> nn.Linear:

@@ -1,0 +1,41 @@
+"""``robosteer eval``: seeded sim rollouts of a policy, success with Wilson 95 % intervals, results files, videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def eval_command(
+    policy: str = typer.Option("embedded", "--policy", help="'embedded', 'expert' (scripted sanity ceiling) or a "
+                               "LeRobot checkpoint folder."),
+    adapter: Path = typer.Option(None, "--adapter", help="Steer or LoRA adapter folder (robosteer finetune's "
+                                 "adapter/) to apply on --policy."),
+    task: str = typer.Option("place_cube", "--task", help="Sim task(s), comma separated, e.g. place_cube,pick_mug."),
+    variations: str = typer.Option("none", "--variations", help="Variation presets, comma separated: none, lighting, "
+                                   "distractors, object_form, position, paraphrase."),
+    episodes: int = typer.Option(50, "--episodes", help="Episodes per task x variation cell."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first episode (episode i uses seed+i in every cell)."),
+    workers: int = typer.Option(0, "--workers", help="Parallel worker processes (0 = one per CPU core)."),
+    videos: int = typer.Option(1, "--videos", help="Save an mp4 of the first N episodes of each cell."),
+    image_size: int = typer.Option(96, "--image-size", help="Camera image size the policy expects."),
+    max_steps: int = typer.Option(None, "--max-steps", help="Episode step limit (default: the task's own)."),
+    out: Path = typer.Option(..., "--out", help="Folder for results.json, results.md and videos/."),
+) -> None:
+    """Evaluate a policy in the MuJoCo suite: success rate (Wilson 95 % CI) and mean length per task x variation."""
+    from rich.console import Console
+
+    from robosteer.evaluation import EvalConfig, PolicySource, evaluate, parse_csv
+
+    source = PolicySource(policy, str(adapter) if adapter else None)
+    config = EvalConfig(tasks=parse_csv(task), variations=parse_csv(variations), episodes=episodes, seed=seed,
+                        workers=workers, videos_per_cell=videos, image_size=image_size, max_steps=max_steps)
+    results = evaluate(source, config, out)
+    console = Console()
+    print(results.markdown())
+    console.print(f"results: {out / 'results.md'}, {out / 'results.json'}; videos: {out / 'videos'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="eval")(eval_command)

@@ -1,0 +1,85 @@
+"""``robosteer rank``: score every attention head of a policy on a few demonstrations and pick the top k."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def rank(
+    policy: str = typer.Option(..., "--policy", help="Policy checkpoint folder, or 'embedded' for the base policy."),
+    dataset: Path = typer.Option(..., "--dataset", help="LeRobot dataset folder with the demonstrations."),
+    out: Path = typer.Option(..., "--out", help="Folder for heads.json and heads.png (created if missing)."),
+    episodes: int = typer.Option(None, "--episodes", help="Use only the first N episodes (default: all, >= 2)."),
+    top_k: int = typer.Option(20, "--top-k", help="Number of heads to select (capped at the policy's head count)."),
+    weights: str = typer.Option(
+        "physical=1",
+        "--weights",
+        help="Score weights, e.g. physical=1,visual=0.5,linguistic=0.5 (physical only reproduces the paper).",
+    ),
+    greedy: bool = typer.Option(
+        False, "--greedy/--no-greedy", help="Greedy forward selection on the k-NN error of the concatenated heads."
+    ),
+    token: str = typer.Option(
+        "auto",
+        "--token",
+        help="Token to read heads at: auto (vlm: state, expert: first action), last_lang, state, first_action.",
+    ),
+    target: str = typer.Option(
+        "delta",
+        "--target",
+        help="Action target of the physical score: delta (joint target - joint position) or absolute.",
+    ),
+    causal_frames: int = typer.Option(32, "--causal-frames", help="Keyframes for the ablation check (0 = skip)."),
+    sensitivity_frames: int = typer.Option(
+        32, "--sensitivity-frames", help="Keyframes re-run with swapped image/instruction (0 = skip)."
+    ),
+    batch_size: int = typer.Option(16, "--batch-size", help="Frames per forward pass."),
+    seed: int = typer.Option(0, "--seed", help="Seed for noise, swaps and random heads (rankings are deterministic)."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse features cached for this policy+dataset."),
+) -> None:
+    """Rank the attention heads of POLICY on the demonstrations in DATASET; write heads.json + heads.png to OUT."""
+    from rich.console import Console
+
+    from robosteer.errors import RobosteerError
+    from robosteer.heads.config import RankConfig, parse_weights
+
+    config = RankConfig(
+        top_k=top_k,
+        weights=parse_weights(weights),
+        episodes=episodes,
+        greedy=greedy,
+        token=token,
+        target=target,
+        causal_frames=causal_frames,
+        sensitivity_frames=sensitivity_frames,
+        batch_size=batch_size,
+        seed=seed,
+        use_cache=cache,
+    )
+    if not dataset.is_dir():
+        raise RobosteerError(f"dataset folder {dataset} does not exist; record demonstrations first")
+    from robosteer.heads.dataset import keyframe_table, open_dataset
+
+    opened = open_dataset(dataset)  # bad datasets fail here, before the policy is loaded
+    n = opened.num_episodes if episodes is None else min(episodes, opened.num_episodes)
+    if n < 2:
+        raise RobosteerError(f"{dataset} has {opened.num_episodes} episode(s); ranking needs at least 2")
+    keyframe_table(opened, list(range(n)), config.keyframes)
+
+    from robosteer.heads.ranking import rank_heads
+    from robosteer.heads.report import print_table
+    from robosteer.policies import load_policy
+
+    console = Console()
+    loaded = load_policy(policy)
+    console.print(f"ranking {loaded.layout.n_heads_total} heads of {policy} on {n} episodes of {dataset}")
+    ranking = rank_heads(loaded, dataset, config)
+    path = ranking.save(out)
+    print_table(ranking, console)
+    console.print(f"wrote {path} and {path.with_name('heads.png')}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rank")(rank)

@@ -1,0 +1,61 @@
+"""``robosteer record sim``: record demonstrations in the MuJoCo Franka suite into a LeRobot dataset.
+
+``record`` is a sub-app: other command modules may add their own recorders with
+``from robosteer.commands.record import record_app; record_app.command("name")(fn)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+record_app = typer.Typer(help="Record demonstrations into a LeRobot dataset.", no_args_is_help=True)
+
+
+@record_app.command("sim")
+def record_sim(
+    task: str = typer.Option(..., help="Task name (pick_cube, push_cube, press_button, place_cube, pick_mug) or id."),
+    episodes: int = typer.Option(10, help="Number of (successful) episodes to record."),
+    out: Path = typer.Option(..., help="Dataset folder to create (or to extend with --append)."),
+    teleop: str = typer.Option("expert", help="Who drives the arm: expert (scripted), keyboard or spacemouse."),
+    variations: str = typer.Option(
+        "none",
+        help="Variation preset(s), comma-separated: none, train, lighting, "
+        "distractors, object_form, colour, position, camera, table, "
+        "paraphrase, all.",
+    ),
+    seed: int = typer.Option(0, help="Seed of the first episode (episode i uses seed + attempt i)."),
+    fps: int = typer.Option(15, help="Control and recording rate in Hz."),
+    image_size: int = typer.Option(96, help="Camera image height = width in pixels."),
+    append: bool = typer.Option(False, help="Add episodes to an existing dataset with the same features."),
+    videos: bool = typer.Option(True, "--videos/--images", help="Store camera streams as MP4 video or as images."),
+    noise: float = typer.Option(0.0, help="Std of Gaussian noise on the expert's joint targets [rad], for diversity."),
+    joint_prefix: str = typer.Option("fr3_joint", help="Joint names: fr3_joint (FR3 limits) or panda_joint."),
+) -> None:
+    """Record demonstrations of a sim task (scripted expert or teleoperation) into a LeRobot v3 dataset."""
+    from rich.console import Console
+
+    from sim.recording import record_dataset
+
+    root = record_dataset(
+        task,
+        episodes,
+        out,
+        teleop=teleop,
+        variations=variations,
+        seed=seed,
+        fps=fps,
+        image_size=image_size,
+        append=append,
+        use_videos=videos,
+        noise_std=noise,
+        joint_prefix=joint_prefix,
+    )
+    info = json.loads((root / "meta" / "info.json").read_text())
+    Console().print(f"[green]wrote[/] {root}: {info['total_episodes']} episodes, {info['total_frames']} frames")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(record_app, name="record")

@@ -1,0 +1,123 @@
+"""Read what ranking needs from a LeRobotDataset on disk: per-frame state/action/task, keyframes, episode labels."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robosteer.constants import ACTION, OBS_STATE
+from robosteer.errors import RobosteerError
+from robosteer.heads.features import FrameTable
+from robosteer.heads.keyframes import KeyframeConfig, keyframes
+
+
+def open_dataset(root: str | Path):
+    """A LeRobotDataset from a local folder (no hub access)."""
+    root = Path(root)
+    if not (root / "meta" / "info.json").exists():
+        raise RobosteerError(
+            f"{root} is not a LeRobot dataset (no meta/info.json); record one with "
+            "`robosteer record` or pass the dataset folder"
+        )
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    return LeRobotDataset(repo_id=f"local/{root.name}", root=root)
+
+
+def dataset_identity(dataset, episodes: list[int]) -> dict:
+    """Name, size and a content hash of the metadata and chosen episodes (stable across copies of the folder)."""
+    root = Path(dataset.root)
+    digest = hashlib.sha256()
+    for name in ("info.json", "stats.json", "tasks.parquet"):
+        path = root / "meta" / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    digest.update(json.dumps(episodes).encode())
+    return {
+        "name": root.name,
+        "n_episodes_total": int(dataset.num_episodes),
+        "episodes": episodes,
+        "n_frames_total": int(dataset.num_frames),
+        "fingerprint": digest.hexdigest()[:16],
+    }
+
+
+def _task_names(dataset) -> dict[int, str]:
+    tasks = dataset.meta.tasks
+    return {int(row["task_index"]): str(name) for name, row in tasks.iterrows()}
+
+
+def keyframe_table(dataset, episodes: list[int], config: KeyframeConfig) -> FrameTable:
+    """Keyframes of the chosen episodes; an episode without keyframes is a RobosteerError."""
+    import pyarrow as pa
+
+    table = dataset.hf_dataset.data  # the arrow table: columnar reads, no per-row decoding
+
+    def column(name: str) -> np.ndarray:
+        col = table.column(name).combine_chunks()
+        if pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type):
+            return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1)  # (T, dim)
+        return col.to_numpy(zero_copy_only=False)
+
+    episode_of, global_index, task_index = column("episode_index"), column("index"), column("task_index")
+    state_all, action_all = column(OBS_STATE), column(ACTION)
+    names = _task_names(dataset)
+    index, episode, state, action, task = [], [], [], [], []
+    empty = []
+    for ep in episodes:
+        rows = np.flatnonzero(episode_of == ep)
+        rows = rows[np.argsort(global_index[rows])]
+        picks = keyframes(state_all[rows], action_all[rows], config) if len(rows) else []
+        if not picks:
+            empty.append(ep)
+            continue
+        for p in picks:
+            row = rows[p]
+            index.append(int(global_index[row]))
+            episode.append(ep)
+            state.append(state_all[row])
+            action.append(action_all[row])
+            task.append(names.get(int(task_index[row]), ""))
+    if empty:
+        raise RobosteerError(
+            f"episodes {empty[:10]} have no keyframes (empty episodes?); drop them with --episodes or re-record them"
+        )
+    return FrameTable(
+        index,
+        torch.tensor(episode),
+        torch.from_numpy(np.stack(state)).float(),
+        torch.from_numpy(np.stack(action)).float(),
+        task,
+    )
+
+
+def episode_labels(root: str | Path, n_episodes: int) -> tuple[list[dict] | None, str]:
+    """Per-episode labels recorded with the dataset (``robosteer.data.read_episode_labels``) and, when there are
+    none, why (labels are never guessed)."""
+    try:
+        from robosteer.data import read_episode_labels
+    except ImportError:
+        return None, "robosteer.data is not installed, so no episode labels can be read"
+    try:
+        labels = read_episode_labels(root)
+    except (FileNotFoundError, RobosteerError, ValueError) as err:
+        return None, f"no episode labels beside the dataset ({err})"
+    if not labels or len(labels) < n_episodes:
+        return None, f"episode labels cover {len(labels or [])} of {n_episodes} episodes"
+    return labels, ""
+
+
+def encode_classes(values: list, max_classes: int | None = None) -> torch.Tensor | None:
+    """Class ids for per-frame values (sorted by their text); None if a value is missing or not categorical
+    (a non-integer number), or if there are fewer than 2 or more than ``max_classes`` classes."""
+    if any(v is None or v == "" or (isinstance(v, float) and not v.is_integer()) for v in values):
+        return None
+    classes = sorted({str(v) for v in values})
+    if len(classes) < 2 or (max_classes is not None and len(classes) > max_classes):
+        return None
+    lookup = {c: i for i, c in enumerate(classes)}
+    return torch.tensor([lookup[str(v)] for v in values])

@@ -1,0 +1,136 @@
+"""Ranking artifacts: heads.json, heads.png (layers x heads heatmap per score, selected marked), a short table."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from robosteer.errors import RobosteerError
+from robosteer.policies.layout import HeadId
+
+HEADS_JSON, HEADS_PNG = "heads.json", "heads.png"
+
+
+def save_ranking(ranking, out_dir: str | Path) -> Path:
+    """Write heads.json and heads.png into ``out_dir`` (written to a temp folder first, then moved in place)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".heads-", dir=out))
+    try:
+        (tmp / HEADS_JSON).write_text(json.dumps(ranking.to_json(), indent=2) + "\n")
+        plot_heatmaps(ranking, tmp / HEADS_PNG)
+        for name in (HEADS_JSON, HEADS_PNG):
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / HEADS_JSON
+
+
+def load_heads_json(path: str | Path) -> dict:
+    """Read a heads.json (or the folder holding one); checks the keys other parts rely on."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / HEADS_JSON
+    if not path.is_file():
+        raise RobosteerError(f"no head ranking at {path}; run `robosteer rank --out <dir>` first")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RobosteerError(f"{path} is not valid JSON ({err}); re-run `robosteer rank`") from err
+    missing = [k for k in ("policy_fingerprint", "selected", "heads", "scores") if k not in data]
+    if missing:
+        raise RobosteerError(f"{path} lacks {missing}; it was not written by `robosteer rank`, re-run it")
+    for name in data["selected"]:
+        HeadId.parse(name)
+    return data
+
+
+def _grid(heads: list[str], values: list[float], stack: str):
+    import numpy as np
+
+    ids = [HeadId.parse(h) for h in heads]
+    layers = 1 + max(i.layer for i in ids if i.stack == stack)
+    width = 1 + max(i.head for i in ids if i.stack == stack)
+    grid = np.full((layers, width), np.nan)
+    for head_id, value in zip(ids, values, strict=True):
+        if head_id.stack == stack:
+            grid[head_id.layer, head_id.head] = value
+    return grid
+
+
+def plot_heatmaps(ranking, path: Path) -> None:
+    """One heatmap (layers x heads) per stack and score; selected heads get a box."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    score_names = [n for n in ("physical", "visual", "linguistic", "combined") if ranking.scores.get(n) is not None]
+    stacks = list(dict.fromkeys(HeadId.parse(h).stack for h in ranking.heads))
+    fig, axes = plt.subplots(
+        len(stacks), len(score_names), squeeze=False, figsize=(3.2 * len(score_names), 2.6 * len(stacks))
+    )
+    selected = {HeadId.parse(h) for h in ranking.selected}
+    for row, stack in enumerate(stacks):
+        for col, name in enumerate(score_names):
+            ax = axes[row][col]
+            grid = _grid(ranking.heads, ranking.scores[name], stack)
+            image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto", origin="lower")
+            for head_id in selected:
+                if head_id.stack == stack:
+                    ax.add_patch(
+                        Rectangle(
+                            (head_id.head - 0.5, head_id.layer - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5
+                        )
+                    )
+            ax.set_xticks(range(grid.shape[1]))
+            ax.set_yticks(range(grid.shape[0]))
+            ax.tick_params(labelsize=7)
+            ax.set_title(f"{stack}: {name}", fontsize=9)
+            ax.set_xlabel("head", fontsize=8)
+            ax.set_ylabel("layer", fontsize=8)
+            fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle(
+        f"{ranking.policy['architecture']} {ranking.policy['fingerprint']}: "
+        f"{len(ranking.selected)} selected heads (red)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+    plt.close(fig)
+
+
+def print_table(ranking, console=None, rows: int = 10) -> None:
+    """A short rich table: the best selected heads with their scores, then the causal check and timings."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    index = {h: i for i, h in enumerate(ranking.heads)}
+    names = [n for n in ("physical", "visual", "linguistic", "combined") if ranking.scores.get(n) is not None]
+    table = Table(
+        title=f"top {min(rows, len(ranking.selected))} of {len(ranking.selected)} selected heads "
+        f"(best k-NN k = {ranking.best_k})"
+    )
+    table.add_column("rank", justify="right")
+    table.add_column("head")
+    for name in names:
+        table.add_column(name, justify="right")
+    for rank, head in enumerate(ranking.selected[:rows], 1):
+        table.add_row(str(rank), head, *(f"{ranking.scores[n][index[head]]:.3f}" for n in names))
+    console.print(table)
+    causal = ranking.causal
+    if not causal.get("skipped"):
+        console.print(
+            f"causal check: ablating the selected heads -> action error {causal['selected_ablated_error']:.4f}"
+            f" vs random heads {sum(causal['random_ablated_error']) / causal['draws']:.4f} "
+            f"(ratio {causal['ratio']:.2f}; clean {causal['base_error']:.4f})"
+        )
+    t = ranking.timings
+    console.print(f"time: extract {t['extract_s']:.1f} s, score {t['score_s']:.1f} s, causal {t['causal_s']:.1f} s")
+    for note in ranking.notes:
+        console.print(f"[yellow]note:[/] {note}")

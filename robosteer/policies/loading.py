@@ -1,0 +1,205 @@
+"""Build and load RobotPolicies: from a LeRobot checkpoint folder, the embedded base policy, or from scratch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from robosteer.errors import RobosteerError
+from robosteer.policies.layouts import SUPPORTED_POLICY_TYPES, layout_for_policy
+from robosteer.policies.robot_policy import VLM_SUBDIR, RobotPolicy
+from robosteer.policies.smolvla_builder import (
+    SmolVLASpec,
+    build_smolvla,
+    default_features,
+    neutral_stats,
+    vlm_cache_dir,
+)
+from robosteer.policies.vlm_folder import VlmSpec
+
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+"""The base SmolVLA shipped with the package (``robosteer pretrain`` wrote it; see its MODEL_CARD.md)."""
+_WEIGHTS = "model.safetensors"
+
+
+def embedded_available() -> bool:
+    return (EMBEDDED_DIR / "config.json").is_file() and (EMBEDDED_DIR / _WEIGHTS).is_file()
+
+
+def load_embedded() -> RobotPolicy:
+    """The embedded base SmolVLA, pretrained on the sim suite (offline, a few MB)."""
+    if not embedded_available():
+        raise RobosteerError(
+            f"the embedded base policy is not installed ({EMBEDDED_DIR} has no checkpoint); "
+            "reinstall robosteer or create one with `robosteer pretrain --out <dir>` and pass "
+            "`--policy <dir>`"
+        )
+    return load_policy(EMBEDDED_DIR)
+
+
+def _read_checkpoint_config(path: Path) -> dict:
+    if not path.exists():
+        raise RobosteerError(
+            f"policy checkpoint {path} does not exist; pass a folder written by save_pretrained "
+            "(config.json + model.safetensors) or 'embedded'"
+        )
+    if not path.is_dir():
+        raise RobosteerError(
+            f"policy checkpoint {path} is a file; pass the checkpoint folder that holds "
+            "config.json and model.safetensors"
+        )
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise RobosteerError(
+            f"{path} is not a LeRobot checkpoint: no config.json; pass the folder written by "
+            "save_pretrained (for lerobot-train outputs: <run>/checkpoints/last/pretrained_model)"
+        )
+    try:
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RobosteerError(
+            f"corrupt checkpoint {path}: config.json is not valid JSON ({err}); re-save or re-download the checkpoint"
+        ) from err
+    kind = config.get("type") if isinstance(config, dict) else None
+    if kind not in SUPPORTED_POLICY_TYPES:
+        raise RobosteerError(
+            f"unsupported policy type {kind!r} in {config_file}; robosteer supports "
+            f"{', '.join(SUPPORTED_POLICY_TYPES)} (LeRobot VLAs with attention heads)"
+        )
+    weights = path / _WEIGHTS
+    if not weights.is_file():
+        raise RobosteerError(f"checkpoint {path} has no {_WEIGHTS}; pass a complete save_pretrained folder")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt") as handle:
+            names = list(handle.keys())
+            if names:
+                handle.get_slice(names[-1])
+    except Exception as err:
+        raise RobosteerError(
+            f"corrupt checkpoint {path}: {_WEIGHTS} cannot be read ({err}); re-save or re-download it"
+        ) from err
+    return config
+
+
+def load_policy(policy: str | Path, device: str = "cpu") -> RobotPolicy:
+    """Load ``'embedded'`` or a LeRobot checkpoint folder (smolvla, pi0, pi05) with its processors and layout."""
+    if str(policy) == "embedded":
+        return load_embedded()
+    path = Path(policy).expanduser()
+    raw_config = _read_checkpoint_config(path)
+
+    from lerobot.configs import PreTrainedConfig
+    from lerobot.policies.factory import get_policy_class, make_pre_post_processors
+
+    config = PreTrainedConfig.from_pretrained(path)
+    config.device = device
+    vlm_dir = path / VLM_SUBDIR
+    overrides: dict = {"device_processor": {"device": device}}
+    if (vlm_dir / "config.json").is_file():
+        config.vlm_model_name = str(vlm_dir)
+        overrides["tokenizer_processor"] = {"tokenizer_name": str(vlm_dir)}
+    elif raw_config.get("type") == "smolvla" and not Path(config.vlm_model_name).is_dir():
+        _require_cached_hub_model(config.vlm_model_name, path)
+    try:
+        model = get_policy_class(config.type).from_pretrained(path, config=config)
+        preprocessor, postprocessor = make_pre_post_processors(
+            config,
+            pretrained_path=str(path),
+            preprocessor_overrides=overrides,
+            postprocessor_overrides={"device_processor": {"device": "cpu"}},
+        )
+    except RobosteerError:
+        raise
+    except Exception as err:
+        raise RobosteerError(
+            f"could not load the {config.type} checkpoint {path}: {type(err).__name__}: {err}. "
+            "Check that it was written by LeRobot 0.6 save_pretrained with its processor files "
+            "(policy_preprocessor.json, policy_postprocessor.json)"
+        ) from err
+    model.eval()
+    return RobotPolicy(
+        model, preprocessor, postprocessor, layout_for_policy(model), vlm_dir=vlm_dir if vlm_dir.is_dir() else None
+    )
+
+
+def _require_cached_hub_model(repo_id: str, ckpt: Path) -> None:
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        raise RobosteerError(
+            f"checkpoint {ckpt} needs the VLM {repo_id!r}, which is neither a local folder nor in "
+            f"the Hugging Face cache; downloads are off. Put its config/tokenizer/processor in "
+            f"{ckpt / VLM_SUBDIR}"
+        )
+
+
+def dataset_features_and_stats(dataset_root: str | Path):
+    """Policy features + normalisation stats (tensors) of a LeRobot dataset on disk."""
+    from lerobot.datasets import LeRobotDatasetMetadata
+
+    root = Path(dataset_root)
+    if not (root / "meta" / "info.json").is_file():
+        raise RobosteerError(
+            f"{root} is not a LeRobot dataset (no meta/info.json); record one first (`robosteer record ...`)"
+        )
+    meta = LeRobotDatasetMetadata(repo_id=f"local/{root.name}", root=root)
+    return _features_from_meta(meta)
+
+
+def _features_from_meta(meta):
+    from lerobot.configs import FeatureType
+    from lerobot.utils.feature_utils import dataset_to_policy_features
+
+    features = dataset_to_policy_features(meta.features)
+    inputs = {k: f for k, f in features.items() if f.type in (FeatureType.STATE, FeatureType.VISUAL)}
+    outputs = {k: f for k, f in features.items() if f.type == FeatureType.ACTION}
+    stats = {
+        key: {name: torch.as_tensor(value, dtype=torch.float32) for name, value in entry.items()}
+        for key, entry in (meta.stats or {}).items()
+        if key in features
+    }
+    return inputs, outputs, stats
+
+
+def make_smolvla(spec: SmolVLASpec, dataset_root_or_meta=None, seed: int = 0) -> RobotPolicy:
+    """A from-scratch SmolVLA RobotPolicy shaped by ``spec``; features/stats from a dataset when given."""
+    from lerobot.policies.smolvla.processor_smolvla import make_smolvla_pre_post_processors
+
+    if dataset_root_or_meta is None:
+        inputs, outputs = default_features()
+        stats = neutral_stats(inputs, outputs)
+    elif isinstance(dataset_root_or_meta, (str, Path)):
+        inputs, outputs, stats = dataset_features_and_stats(dataset_root_or_meta)
+    else:
+        inputs, outputs, stats = _features_from_meta(dataset_root_or_meta)
+    model = build_smolvla(spec, inputs, outputs, seed=seed)
+    preprocessor, postprocessor = make_smolvla_pre_post_processors(model.config, dataset_stats=stats)
+    return RobotPolicy(model, preprocessor, postprocessor, layout_for_policy(model), vlm_dir=vlm_cache_dir(spec.vlm))
+
+
+def tiny_spec(n_layers: int = 2, n_heads: int = 4) -> SmolVLASpec:
+    """A SmolVLA small enough for tests: ``n_layers`` x ``n_heads`` heads of 16 features, 32 px images."""
+    vlm = VlmSpec(
+        text_hidden_size=16 * n_heads,
+        text_layers=n_layers,
+        text_heads=n_heads,
+        text_kv_heads=max(1, n_heads // 2),
+        head_dim=16,
+        text_intermediate_size=32 * n_heads,
+        vision_hidden_size=32,
+        vision_layers=1,
+        vision_heads=2,
+        image_size=32,
+        patch_size=8,
+        scale_factor=2,
+    )
+    return SmolVLASpec(vlm=vlm, chunk_size=8, n_action_steps=4, num_steps=2, tokenizer_max_length=16)
+
+
+def make_tiny_smolvla(dataset_root_or_meta=None, n_layers: int = 2, n_heads: int = 4, seed: int = 0) -> RobotPolicy:
+    """A tiny from-scratch SmolVLA (``n_layers`` x ``n_heads`` in both stacks) for tests; builds in seconds."""
+    return make_smolvla(tiny_spec(n_layers, n_heads), dataset_root_or_meta, seed=seed)

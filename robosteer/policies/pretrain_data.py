@@ -1,0 +1,97 @@
+"""Demonstrations held in memory for fast from-scratch training (no video decoding per step).
+
+A recorded LeRobot dataset is decoded once; images are resized with the same ``resize_with_pad`` SmolVLA applies at
+inference, so training and acting see identical pixels. Batches are raw LeRobot batches (action chunks +
+``action_is_pad`` + ``task``), ready for ``RobotPolicy.loss``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from robosteer.constants import ACTION, OBS_STATE, TASK
+from robosteer.errors import RobosteerError
+
+
+@dataclass
+class InMemoryDemos:
+    """Every frame of a dataset: states/actions (N, 8), images uint8 (N, 3, S, S) per key, episode bounds, tasks."""
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    images: dict[str, torch.Tensor]
+    episode_end: torch.Tensor
+    """(N,) index one past the last frame of each frame's episode."""
+    task_ids: torch.Tensor
+    """(N,) index into ``tasks``."""
+    tasks: list[str]
+
+    def __len__(self) -> int:
+        return int(self.states.shape[0])
+
+    def sample(self, batch_size: int, chunk_size: int, generator: torch.Generator) -> dict:
+        """A random batch of frames with their next ``chunk_size`` actions (padded past the episode end)."""
+        idx = torch.randint(len(self), (batch_size,), generator=generator)  # (B,)
+        offsets = idx[:, None] + torch.arange(chunk_size)[None, :]  # (B, T)
+        end = self.episode_end[idx][:, None]  # (B, 1)
+        is_pad = offsets >= end  # (B, T)
+        offsets = torch.minimum(offsets, end - 1)
+        batch = {
+            OBS_STATE: self.states[idx],  # (B, 8)
+            ACTION: self.actions[offsets],  # (B, T, 8)
+            "action_is_pad": is_pad,
+            TASK: [self.tasks[i] for i in self.task_ids[idx].tolist()],
+        }
+        for key, frames in self.images.items():
+            batch[key] = frames[idx].float() / 255.0  # (B, 3, S, S)
+        return batch
+
+
+def load_demos(root: str | Path, image_size: int, image_keys: list[str], progress=None) -> InMemoryDemos:
+    """Decode a LeRobot dataset on disk into memory; images resized (with padding) to ``image_size``."""
+    from lerobot.datasets import LeRobotDataset
+    from lerobot.policies.common.vla_utils import resize_with_pad
+
+    root = Path(root)
+    if not (root / "meta" / "info.json").is_file():
+        raise RobosteerError(f"{root} is not a LeRobot dataset (no meta/info.json)")
+    dataset = LeRobotDataset(repo_id=f"local/{root.name}", root=root)
+    missing = [k for k in image_keys if k not in dataset.meta.features]
+    if missing:
+        raise RobosteerError(f"dataset {root} lacks {missing}; it has {list(dataset.meta.features)}")
+    n = len(dataset)
+    states = torch.empty(n, dataset.meta.features[OBS_STATE]["shape"][0])
+    actions = torch.empty(n, dataset.meta.features[ACTION]["shape"][0])
+    images = {k: torch.empty(n, 3, image_size, image_size, dtype=torch.uint8) for k in image_keys}
+    episodes = torch.empty(n, dtype=torch.long)
+    task_ids = torch.empty(n, dtype=torch.long)
+    tasks: dict[str, int] = {}
+    task_bar = progress.add_task("decoding demonstrations", total=n) if progress else None
+    for i in range(n):
+        item = dataset[i]
+        states[i] = item[OBS_STATE]
+        actions[i] = item[ACTION]
+        episodes[i] = int(item["episode_index"])
+        task_ids[i] = tasks.setdefault(item[TASK], len(tasks))
+        for key in image_keys:
+            img = resize_with_pad(item[key][None].float(), image_size, image_size, pad_value=0)  # (1, 3, S, S)
+            images[key][i] = (img[0].clamp(0, 1) * 255).round().to(torch.uint8)
+        if progress:
+            progress.advance(task_bar)
+    return InMemoryDemos(states, actions, images, _episode_ends(episodes), task_ids, list(tasks))
+
+
+def _episode_ends(episodes: torch.Tensor) -> torch.Tensor:
+    """(N,) one-past-last frame index of each frame's episode (frames of an episode are contiguous)."""
+    ep = episodes.numpy()
+    ends = np.empty_like(ep)
+    boundaries = np.flatnonzero(np.diff(ep)) + 1
+    starts = np.concatenate([[0], boundaries])
+    stops = np.concatenate([boundaries, [len(ep)]])
+    for start, stop in zip(starts, stops, strict=True):
+        ends[start:stop] = stop
+    return torch.from_numpy(ends)

@@ -1,0 +1,168 @@
+"""RobotPolicy: one interface over a LeRobot VLA, its processors and its head layout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from robosteer.constants import ACTION, OBS_STATE, TASK
+from robosteer.errors import RobosteerError
+from robosteer.policies.layout import HeadLayout
+
+VLM_SUBDIR = "vlm"
+"""Checkpoint sub-folder holding the local SmolVLM config/tokenizer/processor; configs refer to it by this name."""
+
+
+class RobotPolicy:
+    """A LeRobot ``PreTrainedPolicy`` plus its pre/post processors and head layout.
+
+    ``select_action(obs, task)`` takes the sim env's observation dict (numpy: ``observation.state`` (8,) and
+    ``observation.images.<cam>`` uint8 (H, W, 3)) and returns the env action (8,) numpy, so
+    ``env.step(policy.select_action(obs, task))`` just works. Actions come from an action chunk queue
+    (``n_action_steps`` per model call); call :meth:`reset` at every episode start.
+    """
+
+    def __init__(self, model, preprocessor, postprocessor, layout: HeadLayout, vlm_dir: Path | None = None):
+        self.model = model
+        self.preprocessor = preprocessor
+        self.postprocessor = postprocessor
+        self.layout = layout
+        self.vlm_dir = Path(vlm_dir) if vlm_dir else None
+
+    # -- description -------------------------------------------------------------------------------------------
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def image_keys(self) -> list[str]:
+        return list(self.config.image_features)
+
+    @property
+    def state_dim(self) -> int:
+        return int(self.config.input_features[OBS_STATE].shape[0])
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.config.output_features[ACTION].shape[0])
+
+    def __repr__(self) -> str:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return (
+            f"RobotPolicy({self.layout.architecture}, {n_params / 1e6:.1f}M params, "
+            f"{self.layout.n_heads_total} heads in {self.layout.stacks()})"
+        )
+
+    # -- inference ---------------------------------------------------------------------------------------------
+    def observation_to_batch(self, obs: dict[str, Any], task: str) -> dict[str, Any]:
+        """Env observation (numpy, unbatched) -> LeRobot batch of size 1 (float images in [0, 1], CHW)."""
+        if not isinstance(task, str) or not task.strip():
+            raise RobosteerError("the task instruction must be a non-empty string, e.g. 'pick up the red cube'")
+        missing = [k for k in [OBS_STATE, *self.image_keys] if k not in obs]
+        if missing:
+            raise RobosteerError(
+                f"observation is missing {missing}; this policy expects keys "
+                f"{[OBS_STATE, *self.image_keys]} (cameras: check the env's camera names)"
+            )
+        state = np.asarray(obs[OBS_STATE], dtype=np.float32)
+        if state.shape != (self.state_dim,):
+            raise RobosteerError(
+                f"observation.state has shape {state.shape}, expected ({self.state_dim},): "
+                "7 joint positions + gripper width"
+            )
+        batch: dict[str, Any] = {OBS_STATE: torch.from_numpy(state)[None], TASK: [task]}  # (1, S)
+        for key in self.image_keys:
+            img = np.asarray(obs[key])
+            if img.ndim != 3 or img.shape[-1] != 3:
+                raise RobosteerError(f"{key} has shape {img.shape}, expected an RGB image (H, W, 3)")
+            tensor = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)  # (3, H, W)
+            tensor = tensor.float() / 255.0 if img.dtype == np.uint8 else tensor.float()
+            batch[key] = tensor[None]  # (1, 3, H, W)
+        return batch
+
+    @torch.no_grad()
+    def select_action(self, obs: dict[str, Any], task: str) -> np.ndarray:
+        """The next action (action_dim,) for the env; runs the model once every ``n_action_steps`` calls."""
+        batch = self.preprocessor(self.observation_to_batch(obs, task))
+        action = self.model.select_action(batch)  # (1, A), normalised
+        action = self.postprocessor(action)
+        return action[0].detach().cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def predict_action_chunk(self, obs: dict[str, Any], task: str) -> np.ndarray:
+        """A whole action chunk (chunk_size, action_dim) for one observation; does not touch the queue."""
+        batch = self.preprocessor(self.observation_to_batch(obs, task))
+        chunk = self.model.predict_action_chunk(batch)  # (1, T, A), normalised
+        chunk = self.postprocessor(chunk)
+        return chunk[0].detach().cpu().numpy().astype(np.float32)
+
+    def reset(self) -> None:
+        """Clear the action queue (call at every episode start)."""
+        self.model.reset()
+
+    # -- training ----------------------------------------------------------------------------------------------
+    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Apply the LeRobot preprocessor (normalise, tokenise the task) to a raw DataLoader batch."""
+        return self.preprocessor(dict(batch))
+
+    def loss(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Training loss (scalar) on a raw DataLoader batch from a LeRobotDataset (actions as chunks)."""
+        loss, _ = self.model.forward(self.prepare_batch(batch))
+        return loss
+
+    # -- identity and persistence ------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """Short hash of the weights and config: same weights -> same fingerprint."""
+        digest = hashlib.sha256()
+        digest.update(self.layout.architecture.encode())
+        for name, tensor in sorted(self.model.state_dict().items()):
+            digest.update(name.encode())
+            if tensor.device.type == "meta":
+                digest.update(str(tuple(tensor.shape)).encode())
+                continue
+            flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def save(self, path: str | Path) -> Path:
+        """Write a LeRobot checkpoint (``save_pretrained`` + processors + local VLM folder) atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+        try:
+            self.model.save_pretrained(tmp)
+            self.preprocessor.save_pretrained(tmp)
+            self.postprocessor.save_pretrained(tmp)
+            if self.vlm_dir is not None:
+                shutil.copytree(self.vlm_dir, tmp / VLM_SUBDIR)
+                _relativise_vlm_paths(tmp, str(self.vlm_dir))
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        except Exception:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
+
+
+def _relativise_vlm_paths(ckpt: Path, vlm_dir: str) -> None:
+    """Replace the absolute VLM folder path in the checkpoint's JSON files by ``vlm`` (no machine paths on disk)."""
+
+    def fix(node):
+        if isinstance(node, dict):
+            return {k: fix(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return VLM_SUBDIR if node == vlm_dir else node
+
+    for file in ckpt.glob("*.json"):
+        data = json.loads(file.read_text())
+        file.write_text(json.dumps(fix(data), indent=4) + "\n")

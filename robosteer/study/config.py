@@ -1,0 +1,102 @@
+"""The steer-vs-LoRA study: one configuration for demos, ranking, finetuning budget and evaluation cells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from robosteer.errors import RobosteerError
+
+METHODS = ("zero", "lora", "steer", "full")
+"""``zero`` = the base policy untouched (zero-shot); the others are robosteer finetune methods."""
+ROBUSTNESS_PRESETS = ("lighting", "distractors", "object_form", "paraphrase")
+"""Presets evaluated beside ``none`` by default (paraphrase = held-out instruction phrasings)."""
+DEMO_SEED_OFFSET = 100_000
+"""Demonstrations are recorded with seeds ``seed + DEMO_SEED_OFFSET + i``: never the seeds evaluation uses."""
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Few-shot adaptation study on one held-out task: every method gets the same demos, budget and eval seeds."""
+
+    out: Path
+    """Output folder (results.md, results.json, plots/, ranking/, methods/, eval/)."""
+    task: str = "place_cube"
+    """Held-out sim task the demonstrations come from and success is measured on."""
+    demos: int = 10
+    """Demonstrations recorded by the scripted expert (ignored with ``dataset``)."""
+    dataset: Path | None = None
+    """Use this LeRobot dataset instead of recording demonstrations."""
+    policy: str = "embedded"
+    """Base policy: ``embedded`` or a LeRobot checkpoint folder."""
+    methods: tuple[str, ...] = METHODS
+    """Methods to compare (subset of zero, lora, steer, full)."""
+    steps: int = 300
+    """Training steps, identical for every finetuned method."""
+    batch_size: int = 16
+    """Training batch size, identical for every finetuned method."""
+    top_k: int = 20
+    """Heads the ranking selects for ``steer``."""
+    rank_weights: str | None = None
+    """Ranking score weights, e.g. ``physical=1,visual=0.5,linguistic=0.5``; None = physical only (the paper)."""
+    lora_rank: int = 16
+    """LoRA rank (the paper's baseline uses 16)."""
+    episodes: int = 50
+    """Evaluation episodes per (task, variation) cell, identical seeds for every method."""
+    variations: tuple[str, ...] = ("none", *ROBUSTNESS_PRESETS)
+    """Variation presets evaluated on ``task``."""
+    unseen_tasks: tuple[str, ...] | None = None
+    """Unseen-transfer tasks evaluated with preset ``none``; None = the sim suite's UNSEEN_TASKS; () = skip."""
+    demo_variations: str = "none"
+    """Variation preset of the recorded demonstrations."""
+    seed: int = 0
+    """Seed of training, ranking and of the first evaluation episode."""
+    workers: int = 0
+    """Evaluation worker processes (0 = one per CPU core)."""
+    videos_per_cell: int = 1
+    """mp4s saved per evaluation cell."""
+    image_size: int = 96
+    """Camera image size (must match the base policy)."""
+    max_steps: int | None = None
+    """Evaluation episode step limit (None = the task's own)."""
+    overwrite: bool = False
+    """Replace an existing non-empty ``out`` folder (it is only replaced once the new study has finished)."""
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise RobosteerError(f"unknown method(s) {', '.join(unknown) or '(none given)'}: choose from "
+                                 f"{', '.join(METHODS)}")
+        if len(set(self.methods)) != len(self.methods):
+            raise RobosteerError(f"--methods lists a method twice: {','.join(self.methods)}")
+        if self.dataset is None and self.demos < 2:
+            raise RobosteerError(f"--demos must be >= 2 (ranking needs two episodes), got {self.demos}")
+        if self.dataset is not None and not Path(self.dataset).is_dir():
+            raise RobosteerError(f"--dataset {self.dataset} is not a folder: give a LeRobot dataset root or drop "
+                                 "--dataset to record demonstrations")
+        for name, value in (("--steps", self.steps), ("--batch-size", self.batch_size), ("--top-k", self.top_k),
+                            ("--episodes", self.episodes), ("--lora-rank", self.lora_rank)):
+            if value < 1:
+                raise RobosteerError(f"{name} must be >= 1, got {value}")
+        if not self.variations:
+            raise RobosteerError("--variations is empty: give at least 'none'")
+        if self.rank_weights:
+            from robosteer.heads import parse_weights
+
+            parse_weights(self.rank_weights)  # raises a RobosteerError naming the bad weight
+        if self.policy != "embedded" and not Path(self.policy).is_dir():
+            raise RobosteerError(f"--policy {self.policy!r} is neither 'embedded' nor a checkpoint folder")
+        out = Path(self.out)
+        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not self.overwrite)):
+            raise RobosteerError(f"--out {out} already exists and is not empty: choose a new folder or pass "
+                                 "--overwrite")
+
+    @property
+    def finetuned_methods(self) -> tuple[str, ...]:
+        return tuple(m for m in self.methods if m != "zero")
+
+    def to_dict(self) -> dict:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        data["out"] = str(self.out)
+        data["dataset"] = str(self.dataset) if self.dataset else None
+        return data

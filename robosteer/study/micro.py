@@ -1,0 +1,143 @@
+"""``robosteer bench --micro``: the performance figures the issues name, measured on this machine and printed.
+
+Sections (each one independent; a failing section is reported and the others still run):
+sim steps/s (with and without cameras), policy actions/s (with action chunking), head-ranking time split
+(``robosteer.heads.bench``), steer vs LoRA step time / parameters / memory (``robosteer.tuners.bench``), and the ROS 2
+observation-to-command latency (``ros_nodes.bench``, when rclpy is installed).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+TARGETS = {
+    "sim_steps_per_s_rendered": (">=", 150.0),
+    "sim_steps_per_s_no_render": (">=", 2000.0),
+    "policy_actions_per_s": (">=", 30.0),
+    "rank_total_s": ("<=", 20.0),
+    "param_ratio": ("<=", 1 / 30),
+    "step_time_ratio": ("<=", 0.6),
+    "peak_memory_ratio": ("<=", 1.0),
+    "ros_obs_to_command_p99_ms": ("<=", 30.0),
+}
+"""The issues' speed targets (2 CPU cores)."""
+
+
+def bench_sim(task: str = "place_cube", rendered_steps: int = 300, plain_steps: int = 2000,
+              image_size: int = 96) -> dict[str, float]:
+    """Env steps/s with both cameras at ``image_size`` and without rendering (holding the arm near its pose)."""
+    import gymnasium as gym
+    import numpy as np
+
+    import sim
+    from robosteer.constants import OBS_STATE
+
+    out = {}
+    for key, cameras, n_steps in (("sim_steps_per_s_rendered", ("front", "wrist"), rendered_steps),
+                                  ("sim_steps_per_s_no_render", (), plain_steps)):
+        env = gym.make(sim.TASKS[task], image_size=image_size, cameras=cameras, max_episode_steps=10**9)
+        rng = np.random.default_rng(0)
+        obs, _ = env.reset(seed=0)
+        env.step(obs[OBS_STATE])  # warm-up (renderer creation)
+        t0 = time.perf_counter()
+        for _ in range(n_steps):
+            action = obs[OBS_STATE] + rng.normal(0, 0.01, obs[OBS_STATE].shape).astype(np.float32)
+            obs, *_ = env.step(action)
+        out[key] = n_steps / (time.perf_counter() - t0)
+        env.close()
+    return out
+
+
+def bench_policy(policy: str | None = None) -> dict[str, Any]:
+    """``select_action`` calls per second with action chunking (``robosteer.policies.bench``), one torch thread."""
+    from robosteer.policies import embedded_available, load_policy
+    from robosteer.policies.bench import benchmark_inference
+
+    if policy is None and not embedded_available():
+        from robosteer.policies.loading import make_smolvla
+        from robosteer.policies.smolvla_builder import SmolVLASpec
+
+        loaded, name = make_smolvla(SmolVLASpec()), "embedded-shaped SmolVLA (embedded not shipped)"
+    else:
+        loaded, name = load_policy(policy or "embedded"), policy or "embedded"
+    result = benchmark_inference(loaded)
+    return {**result, "policy": name, "policy_actions_per_s": result["actions_per_s"]}
+
+
+def bench_rank(policy: str | None = None) -> dict[str, Any]:
+    from robosteer.heads.bench import benchmark_rank
+
+    result = benchmark_rank(policy=policy, n_demos=20)
+    return {**result, "rank_total_s": result.get("total_s")}
+
+
+def bench_tuners(policy: str | None = None) -> dict[str, Any]:
+    """Steer vs both LoRA baselines on the same batch (``robosteer.tuners.bench``); ratios keyed by comparison."""
+    from robosteer.tuners.bench import run_bench
+
+    report = run_bench(policy=policy)
+    out: dict[str, Any] = {"comparisons": report["comparisons"]}
+    for name in ("steer/lora-lerobot", "steer/lora-all-linear", "steer-r4/lora-all-linear"):
+        comparison = report["comparisons"].get(name)
+        if comparison:
+            out[f"{name}: param_ratio"] = comparison["trainable_ratio"]
+            out[f"{name}: step_time_ratio"] = comparison["step_time_ratio"]
+            out[f"{name}: peak_memory_ratio"] = comparison["peak_memory_ratio"]
+    return out
+
+
+def bench_ros(seconds: float = 15.0) -> dict[str, Any]:
+    from ros_nodes.bench import run_ros_benchmark  # runs the nodes in a child process with the ROS environment
+
+    result = run_ros_benchmark(duration_s=seconds)
+    latency = result.get("obs_to_command_ms") or {}
+    return {**result, "ros_obs_to_command_p50_ms": latency.get("p50"),
+            "ros_obs_to_command_p99_ms": latency.get("p99")}
+
+
+def run_micro(policy: str | None = None, ros_seconds: float = 15.0, sections: tuple[str, ...] | None = None,
+              console=None) -> dict[str, Any]:
+    """Run every section, print a summary with the targets; returns all figures (section -> dict or error)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    runs: dict[str, Callable[[], dict]] = {
+        "sim": bench_sim, "policy": lambda: bench_policy(policy), "rank": lambda: bench_rank(policy),
+        "tuners": lambda: bench_tuners(policy), "ros": lambda: bench_ros(ros_seconds),
+    }
+    if ros_seconds <= 0:
+        runs.pop("ros")
+    results: dict[str, Any] = {}
+    for name, fn in runs.items():
+        if sections and name not in sections:
+            continue
+        console.rule(f"[bold]{name}")
+        t0 = time.perf_counter()
+        try:
+            results[name] = fn()
+        except Exception as err:  # one broken part must not hide the other figures
+            results[name] = {"error": f"{type(err).__name__}: {err}"}
+            console.print(f"[red]{name} benchmark failed:[/] {type(err).__name__}: {err}")
+        results[name]["section_wall_s"] = time.perf_counter() - t0
+        if name == "sim" and "error" not in results[name]:
+            console.print(", ".join(f"{k} {v:.0f}" for k, v in results[name].items() if k != "section_wall_s"))
+
+    flat = {k: v for section in results.values() for k, v in section.items() if isinstance(v, (int, float))}
+    table = Table(title="robosteer micro benchmarks (this machine)")
+    for column in ("figure", "measured", "target", ""):
+        table.add_column(column)
+    for key, (op, target) in TARGETS.items():
+        matches = {k: v for k, v in flat.items() if k == key or k.endswith(f": {key}")}
+        if not matches:
+            table.add_row(key, "n/a", f"{op} {target:.3g}", "not measured")
+        for name, value in matches.items():
+            ok = value >= target if op == ">=" else value <= target
+            table.add_row(name, f"{value:.4g}", f"{op} {target:.3g}", "[green]meets[/]" if ok else "[red]misses[/]")
+    for key in ("chunk_latency_ms", "prepare_s", "extract_s", "score_s", "causal_s", "ros_obs_to_command_p50_ms"):
+        if key in flat:
+            table.add_row(key, f"{flat[key]:.4g}", "", "")
+    console.print(table)
+    return results

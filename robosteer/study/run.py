@@ -1,0 +1,154 @@
+"""Run the study: demos -> head ranking -> finetune every method (same budget) -> evaluate all on the same seeds.
+
+Everything is built in a temporary sibling folder and renamed to ``out`` at the end, so an interrupted study never
+leaves a half-written results folder behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from robosteer.errors import RobosteerError
+from robosteer.evaluation import EvalConfig, PolicySource, evaluate
+from robosteer.evaluation.report import atomic_write_text
+from robosteer.study import stages
+from robosteer.study.config import DEMO_SEED_OFFSET, StudyConfig
+from robosteer.study.plots import plot_compute, plot_success
+from robosteer.study.report import ratios, study_markdown
+
+
+def eval_config_for(config: StudyConfig) -> EvalConfig:
+    """The evaluation every method gets: task x presets, plus each unseen task with preset ``none``."""
+    import sim
+
+    unseen = tuple(sim.UNSEEN_TASKS) if config.unseen_tasks is None else tuple(config.unseen_tasks)
+    return EvalConfig(tasks=(config.task,), variations=tuple(config.variations), episodes=config.episodes,
+                      seed=config.seed, workers=config.workers, videos_per_cell=config.videos_per_cell,
+                      image_size=config.image_size, max_steps=config.max_steps,
+                      extra_cells=tuple((t, "none") for t in unseen if t != config.task))
+
+
+def machine_description() -> str:
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def run_study(config: StudyConfig, *, console=None, command: str | None = None) -> dict[str, Any]:
+    """Run the whole study; returns the summary also written to ``<out>/results.json``."""
+    from rich.console import Console
+
+    console = console or Console()
+    eval_config = eval_config_for(config)
+    eval_config.validate_names()  # bad task/preset names fail here, before any work
+    out = Path(config.out)
+    work = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    try:
+        summary = _run_stages(config, eval_config, work, console, timings)
+        timings["total"] = time.perf_counter() - t_start
+        summary.update(command=command or "robosteer bench " + " ".join(sys.argv[2:]), timings_s=timings)
+        _write_outputs(summary, work)
+        _replace_folder(work, out)
+    except BaseException:
+        console.print(f"[red]study failed[/]; partial outputs kept in {work}")
+        raise
+    return json.loads((out / "results.json").read_text())
+
+
+def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, console, timings: dict) -> dict:
+    from robosteer.policies import load_policy
+
+    t0 = time.perf_counter()
+    if config.dataset is not None:
+        dataset_root, first_seed = Path(config.dataset), None
+    else:
+        first_seed = config.seed + DEMO_SEED_OFFSET
+        console.print(f"[bold]1/4 record[/] {config.demos} expert demonstrations of {config.task}")
+        dataset_root = stages.record_demos(config.task, config.demos, work / "demos", variations=config.demo_variations,
+                                           seed=first_seed, image_size=config.image_size)
+    dataset = {**stages.dataset_summary(dataset_root), "first_seed": first_seed,
+               "root": "demos" if config.dataset is None else str(config.dataset)}
+    timings["record"] = time.perf_counter() - t0
+
+    base = load_policy(config.policy)
+    fingerprint = base.fingerprint()
+    ranking = None
+    if "steer" in config.methods:
+        console.print(f"[bold]2/4 rank[/] every head of the base policy on {dataset['episodes']} demonstrations")
+        t0 = time.perf_counter()
+        weights = None
+        if config.rank_weights:
+            from robosteer.heads import parse_weights
+
+            weights = parse_weights(config.rank_weights)
+        ranking = stages.rank(base, dataset_root, work / "ranking", top_k=config.top_k, seed=config.seed,
+                              weights=weights)
+        timings["rank"] = time.perf_counter() - t0
+        shutil.copyfile(work / "ranking" / "heads.png", _plots(work) / "heads.png")
+
+    methods: dict[str, dict] = {}
+    for method in config.finetuned_methods:
+        console.print(f"[bold]3/4 finetune[/] {method}: {config.steps} steps, batch {config.batch_size}")
+        t0 = time.perf_counter()
+        policy = base if method == config.finetuned_methods[-1] else load_policy(config.policy)
+        methods[method] = stages.finetune_method(
+            policy, dataset_root, work / "methods" / method, method=method, steps=config.steps,
+            batch_size=config.batch_size, seed=config.seed, heads=ranking["selected"] if ranking else None,
+            heads_fingerprint=fingerprint, lora_rank=config.lora_rank)
+        timings[f"finetune_{method}"] = time.perf_counter() - t0
+    del base
+
+    results: dict[str, dict] = {}
+    for method in config.methods:
+        console.print(f"[bold]4/4 evaluate[/] {method}: {len(eval_config.cells)} cells x {config.episodes} episodes")
+        source = PolicySource(config.policy) if method == "zero" else PolicySource(methods[method]["merged"])
+        t0 = time.perf_counter()
+        evaluation = evaluate(source, eval_config, work / "eval" / method, label=method)
+        timings[f"eval_{method}"] = time.perf_counter() - t0
+        entry = {"eval": {"cells": evaluation.to_dict()["cells"], "wall_time_s": evaluation.meta["wall_time_s"]},
+                 "overall_success": evaluation.overall_success, "compute": None}
+        if method in methods:
+            entry["compute"] = methods[method]["compute"]
+            entry["checkpoint"] = os.path.relpath(methods[method]["merged"], work)
+        results[method] = entry
+    if ranking:
+        ranking = {**ranking, "heads_json": "ranking/heads.json"}
+    return {"config": config.to_dict(), "dataset": dataset, "policy_fingerprint": fingerprint, "ranking": ranking,
+            "methods": results, "ratios_steer_over_lora": ratios(results),
+            "machine": {"description": machine_description(), "platform": platform.platform()}}
+
+
+def _plots(work: Path) -> Path:
+    path = work / "plots"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _write_outputs(summary: dict, work: Path) -> None:
+    plot_success(summary["methods"], _plots(work) / "success.png")
+    plot_compute(summary["methods"], _plots(work) / "compute.png")
+    atomic_write_text(work / "results.json", json.dumps(summary, indent=2, default=str))
+    atomic_write_text(work / "results.md", study_markdown(summary))
+
+
+def _replace_folder(work: Path, out: Path) -> None:
+    if out.exists():
+        if any(out.iterdir()) and not (out / "results.json").is_file():
+            raise RobosteerError(f"refusing to replace {out}: it is not a robosteer study folder (no results.json); "
+                                 f"the new results are in {work}")
+        shutil.rmtree(out)
+    os.replace(work, out)

@@ -1,0 +1,204 @@
+"""``finetune(policy, dataset_root, config)``: steer, LoRA or full finetuning with one loop, and ``apply_adapter``.
+
+Outputs in the run folder: ``adapter/`` (steer: safetensors + JSON; LoRA: peft's files + robosteer_adapter.json),
+``merged/`` (a plain LeRobot checkpoint; always for ``full``, with ``merge`` for the adapters), ``log.jsonl``,
+``summary.json`` and ``checkpoints/latest`` (to resume).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from robosteer.errors import RobosteerError
+from robosteer.tuners.config import FinetuneConfig
+from robosteer.tuners.head import CONFIG_FILE as STEER_CONFIG_FILE
+from robosteer.tuners.head import HeadTunerConfig, HeadTunerModel
+from robosteer.tuners.lora import META_FILE as LORA_META_FILE
+from robosteer.tuners.lora import inject_lora, load_lora, save_lora
+from robosteer.tuners.stats import load_policy_stats, save_policy_stats, set_policy_stats
+from robosteer.tuners.train import train_loop
+
+
+@dataclass
+class FinetuneResult:
+    """Where a run's artifacts are and its statistics."""
+
+    out_dir: Path
+    """The run folder."""
+    adapter_dir: Path | None
+    """``adapter/`` (steer, LoRA); None for full finetuning."""
+    merged_dir: Path | None
+    """``merged/``: a plain LeRobot checkpoint (full always; steer/LoRA with ``merge``)."""
+    summary: dict
+    """The content of summary.json."""
+
+
+def read_heads_json(path: str | Path) -> tuple[list[str], str | None]:
+    """``(selected heads, policy_fingerprint)`` from a heads.json written by ``robosteer rank``."""
+    path = Path(path)
+    if not path.exists():
+        raise RobosteerError(f"heads file {path} does not exist; run `robosteer rank` first or fix the path")
+    try:
+        from robosteer.heads import load_heads_json
+    except ImportError:  # the ranking part is optional for finetuning: read the two keys we need
+        load_heads_json = None
+    try:
+        data = load_heads_json(path) if load_heads_json else json.loads(path.read_text())
+    except ValueError as err:
+        raise RobosteerError(f"{path}: {err}; re-run `robosteer rank`") from None
+    selected = data.get("selected")
+    if not selected:
+        raise RobosteerError(f"{path} has no 'selected' heads; re-run `robosteer rank` with --top-k >= 1")
+    return list(selected), data.get("policy_fingerprint")
+
+
+def check_heads(policy, heads: list[str], heads_fingerprint: str | None, fingerprint: str | None) -> None:
+    """Refuse heads ranked on another policy or naming heads this policy lacks."""
+    if heads_fingerprint and fingerprint and heads_fingerprint != fingerprint:
+        raise RobosteerError(f"the heads were ranked on policy {heads_fingerprint[:12]} but this policy is "
+                             f"{fingerprint[:12]}; rank the heads of this policy (`robosteer rank`) or pass the "
+                             "policy the heads.json was made for")
+    try:
+        policy.layout.validate_heads(heads)
+    except ValueError as err:
+        raise RobosteerError(f"{err}; the heads.json belongs to another policy architecture") from None
+
+
+def _prepare_out_dir(out_dir: Path, config: FinetuneConfig) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if config.resume:
+            return
+        if not config.overwrite:
+            raise RobosteerError(f"output folder {out_dir} is not empty; pass --resume to continue that run, "
+                                 "--overwrite to replace it, or another --out")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _atomic_dir(target: Path, write: Callable[[Path], None]) -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    write(tmp)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    return target
+
+
+def _fingerprint(policy) -> str | None:
+    fingerprint = getattr(policy, "fingerprint", None)
+    return fingerprint() if callable(fingerprint) else None
+
+
+def finetune(policy, dataset_root: str | Path | None, config: FinetuneConfig, out_dir: str | Path | None = None, *,
+             make_batches: Callable[[int], Iterator[dict]] | None = None) -> FinetuneResult:
+    """Finetune ``policy`` (edited in place) on the LeRobot dataset at ``dataset_root``.
+
+    ``make_batches`` replaces the dataset (any ``start_step -> iterator of batches`` that ``policy.loss`` accepts).
+    After the run ``policy`` holds the finetuned model (merged when ``config.merge``).
+    """
+    if out_dir is None:
+        raise RobosteerError("finetune needs an output folder (--out)")
+    out_dir = Path(out_dir)
+    fingerprint = _fingerprint(policy)
+    if config.method == "steer":
+        check_heads(policy, config.heads, config.heads_fingerprint, fingerprint)
+    if make_batches is None:
+        if dataset_root is None:
+            raise RobosteerError("finetune needs a dataset (--dataset DIR)")
+        from robosteer.tuners.data import make_batch_stream, open_dataset
+
+        dataset = open_dataset(policy, dataset_root)
+        make_batches = make_batch_stream(dataset, config.batch_size, config.seed, config.steps, config.num_workers)
+        if config.stats == "dataset":
+            set_policy_stats(policy, dataset.meta.stats)
+    _prepare_out_dir(out_dir, config)
+
+    import torch
+
+    torch.manual_seed(config.seed)
+    model = policy.model
+    tuner = peft_model = None
+    if config.method == "steer":
+        tuner = HeadTunerModel(model, policy.layout, HeadTunerConfig(
+            heads=config.heads, kv=config.head_kv, rank=config.head_rank,
+            train_action_projections=config.train_action_projections, init_seed=config.seed))
+        named = tuner.adapter_state_dict()
+    elif config.method == "lora":
+        peft_model = inject_lora(model, policy.layout, config.lora_rank, config.lora_alpha, config.lora_targets,
+                                 config.seed)
+        named = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    else:
+        model.requires_grad_(True)
+        named = dict(model.named_parameters())
+    run_info = {"policy_fingerprint": fingerprint, "dataset": str(dataset_root) if dataset_root else None}
+    summary = train_loop(model, named, policy.loss, make_batches, config, out_dir, run_info)
+    summary.update(run_info)
+    if tuner is not None:
+        summary["lowest_tuned_layers"] = tuner.lowest_layers()
+
+    adapter_dir = merged_dir = None
+    extra = {"steps": config.steps, "dataset": run_info["dataset"]}
+    extra["stats"] = config.stats
+    if tuner is not None:
+        adapter_dir = tuner.save_adapter(out_dir / "adapter", fingerprint, extra)
+    elif peft_model is not None:
+        adapter_dir = _atomic_dir(out_dir / "adapter", lambda tmp: save_lora(peft_model, tmp, fingerprint, extra))
+    if adapter_dir is not None and config.stats == "dataset":
+        save_policy_stats(policy, adapter_dir)
+    if config.method == "full" or config.merge:
+        if tuner is not None:
+            tuner.merge_and_unload()
+        elif peft_model is not None:
+            peft_model.merge_and_unload()
+        merged_dir = _atomic_dir(out_dir / "merged", lambda tmp: policy.save(tmp))
+    summary["adapter_dir"] = str(adapter_dir) if adapter_dir else None
+    summary["merged_dir"] = str(merged_dir) if merged_dir else None
+    tmp_summary = out_dir / ".summary.json.tmp"
+    tmp_summary.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp_summary, out_dir / "summary.json")
+    return FinetuneResult(out_dir, adapter_dir, merged_dir, summary)
+
+
+def adapter_kind(adapter_dir: str | Path) -> str:
+    """``steer`` or ``lora`` from the files in ``adapter_dir``."""
+    adapter_dir = Path(adapter_dir)
+    if (adapter_dir / STEER_CONFIG_FILE).is_file():
+        return "steer"
+    if (adapter_dir / "adapter_config.json").is_file() or (adapter_dir / LORA_META_FILE).is_file():
+        return "lora"
+    if (adapter_dir / "adapter").is_dir():
+        return adapter_kind(adapter_dir / "adapter")
+    if (adapter_dir / "config.json").is_file():
+        raise RobosteerError(f"{adapter_dir} is a full policy checkpoint, not an adapter; load it as the policy "
+                             "(--policy PATH) instead")
+    raise RobosteerError(f"{adapter_dir} holds no steer or LoRA adapter; pass the adapter/ folder of a "
+                         "`robosteer finetune` run")
+
+
+def apply_adapter(policy, adapter_dir: str | Path, merge: bool = True):
+    """Load a steer or LoRA adapter onto the base ``policy`` (refused if trained on another policy).
+
+    With ``merge`` (default) the adapter is folded into the weights: the policy runs at base cost. Returns ``policy``.
+    """
+    adapter_dir = Path(adapter_dir)
+    kind = adapter_kind(adapter_dir)
+    if (adapter_dir / "adapter").is_dir():
+        adapter_dir = adapter_dir / "adapter"
+    fingerprint = _fingerprint(policy)
+    if kind == "steer":
+        tuner = HeadTunerModel.from_adapter(policy.model, policy.layout, adapter_dir, fingerprint)
+        if merge:
+            tuner.merge_and_unload()
+    else:
+        peft_model = load_lora(policy.model, adapter_dir, fingerprint)
+        if merge:
+            peft_model.merge_and_unload()
+    load_policy_stats(policy, adapter_dir)
+    policy.model.eval()
+    return policy

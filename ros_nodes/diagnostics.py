@@ -1,0 +1,69 @@
+"""Counters and latency statistics of the policy node, published as JSON on its diagnostics topic. No rclpy."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+def percentiles_ms(samples, qs=(50, 99)) -> dict[str, float]:
+    """``{"p50": ms, "p99": ms, "max": ms}`` of samples in seconds (NaN when there are none)."""
+    values = np.asarray(list(samples), dtype=np.float64)
+    if values.size == 0:
+        return {**{f"p{q}": float("nan") for q in qs}, "max": float("nan")}
+    out = {f"p{q}": float(np.percentile(values, q) * 1000.0) for q in qs}
+    out["max"] = float(values.max() * 1000.0)
+    return out
+
+
+@dataclass
+class ControlDiagnostics:
+    """What the control loop did. ``missed_deadlines`` counts ticks that started more than half a period late or
+    whose work took longer than a period."""
+
+    ticks: int = 0
+    """Control timer callbacks while enabled."""
+    commands: int = 0
+    """Arm commands published."""
+    missed_deadlines: int = 0
+    """Ticks late by more than half a period or overrunning a period."""
+    holds_stale_input: int = 0
+    """Ticks that held position because the joint states were too old."""
+    holds_no_action: int = 0
+    """Ticks that held position because no action was queued for them."""
+    inferences: int = 0
+    """Chunks computed by the policy (or received on the chunk topic)."""
+    inference_errors: int = 0
+    """Policy calls that raised."""
+    window: int = 2000
+    """How many recent latency samples the percentiles cover."""
+    inference_latency_s: deque = field(default_factory=lambda: deque(maxlen=2000))
+    """Seconds from observation snapshot to chunk ready."""
+    obs_to_command_s: deque = field(default_factory=lambda: deque(maxlen=2000))
+    """Seconds from the newest joint state's stamp to the publish of the command of that tick."""
+    tick_work_s: deque = field(default_factory=lambda: deque(maxlen=2000))
+    """Seconds spent inside each control tick."""
+
+    def to_dict(self, extra: dict | None = None) -> dict:
+        data = {k: v for k, v in asdict(self).items() if not isinstance(v, deque) and k != "window"}
+        data["inference_latency_ms"] = percentiles_ms(self.inference_latency_s)
+        data["obs_to_command_ms"] = percentiles_ms(self.obs_to_command_s)
+        data["tick_work_ms"] = percentiles_ms(self.tick_work_s)
+        data.update(extra or {})
+        return data
+
+
+def to_json(data: dict) -> str:
+    """JSON text of a diagnostics dict (dataclasses and numpy scalars included)."""
+    return json.dumps(data, default=_jsonable, allow_nan=True)
+
+
+def _jsonable(value):
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

@@ -1,0 +1,40 @@
+"""robosteer's MuJoCo Franka task suite. ``import sim`` registers the envs with gymnasium.
+
+import gymnasium as gym, sim
+env = gym.make("robosteer/PickCube-v0", image_size=96, variations="none")
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+from sim.registration import (  # noqa: E402
+    ENV_IDS,
+    HELDOUT_TASKS,
+    PRETRAIN_TASKS,
+    TASKS,
+    UNSEEN_TASKS,
+    env_id,
+    make_env,
+    register_envs,
+)
+from sim.variations import VARIATION_PRESETS, VariationConfig, parse_variations  # noqa: E402
+
+register_envs()
+
+__all__ = [
+    "ENV_IDS",
+    "HELDOUT_TASKS",
+    "PRETRAIN_TASKS",
+    "TASKS",
+    "UNSEEN_TASKS",
+    "VARIATION_PRESETS",
+    "VariationConfig",
+    "env_id",
+    "make_env",
+    "parse_variations",
+    "register_envs",
+]

@@ -1,0 +1,114 @@
+"""Record demonstrations of a sim task into a LeRobot v3 dataset (lerobot's own writer, videos by default).
+
+    from sim.recording import record_dataset
+    root = record_dataset("pick_cube", n_episodes=10, out="demos/pick_cube")            # scripted expert
+    root = record_dataset("pick_cube", 2, "demos/mine", teleop="keyboard")               # a person drives the arm
+
+Every episode stores ``info["labels"]`` (plus seed/teleop/success) via :mod:`robosteer.data`; episodes are
+finalized one by one, so killing the recorder loses only the open episode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+
+import sim  # noqa: F401  (registers the envs)
+from robosteer.constants import CAMERAS, FPS, IMAGE_SIZE
+from robosteer.data import EpisodeWriter, robot_features
+from robosteer.errors import RobosteerError
+from sim.experts import make_expert
+from sim.registration import env_id
+from sim.variations import parse_variations
+
+TELEOP_MODES = ("expert", "keyboard", "spacemouse")
+
+
+def record_dataset(
+    task: str,
+    n_episodes: int,
+    out: str | Path,
+    teleop: str = "expert",
+    variations: str = "none",
+    seed: int = 0,
+    fps: int = FPS,
+    image_size: int = IMAGE_SIZE,
+    append: bool = False,
+    use_videos: bool = True,
+    cameras: tuple[str, ...] = CAMERAS,
+    noise_std: float = 0.0,
+    max_attempts: int | None = None,
+    input_source=None,
+    progress: bool = True,
+    joint_prefix: str = "fr3_joint",
+) -> Path:
+    """Record ``n_episodes`` successful episodes of ``task`` into the LeRobot dataset at ``out``; returns its path.
+
+    ``teleop="expert"`` uses the scripted expert (failed attempts are discarded; gives up after ``max_attempts``,
+    default 3 * n_episodes); ``keyboard``/``spacemouse`` open a viewer and let a person drive the arm (save/discard
+    keys decide what is kept). ``input_source`` overrides the device (tests pass a scripted one).
+    """
+    gym_id = env_id(task)
+    config = parse_variations(variations)
+    if teleop not in TELEOP_MODES:
+        raise RobosteerError(f"unknown teleop {teleop!r}; use one of {', '.join(TELEOP_MODES)}")
+    if n_episodes < 1:
+        raise RobosteerError(f"--episodes must be at least 1 (got {n_episodes})")
+    if noise_std < 0:
+        raise RobosteerError(f"noise_std must be >= 0 (got {noise_std})")
+    writer = EpisodeWriter(
+        out,
+        robot_features(cameras, image_size, use_videos, joint_prefix),
+        fps=fps,
+        append=append,
+        robot_type="franka_fr3" if joint_prefix == "fr3_joint" else "franka_panda",
+    )
+    env = gym.make(
+        gym_id, image_size=image_size, variations=config, cameras=cameras, fps=fps, joint_prefix=joint_prefix
+    )
+    try:
+        if teleop == "expert" and input_source is None:
+            _record_expert(env, writer, n_episodes, seed, noise_std, max_attempts or 3 * n_episodes, progress)
+        else:
+            from sim.teleop import make_input_source, teleop_episodes
+
+            source = input_source or make_input_source(teleop)
+            name = teleop if input_source is None else type(input_source).__name__
+            teleop_episodes(env, writer, source, n_episodes, seed, progress, teleop_name=name)
+    finally:
+        env.close()
+    return Path(out)
+
+
+def _record_expert(
+    env, writer: EpisodeWriter, n_episodes: int, seed: int, noise_std: float, max_attempts: int, progress: bool
+) -> None:
+    from rich.progress import Progress
+
+    expert = make_expert(env, noise_std=noise_std, seed=seed)
+    saved, attempt = 0, 0
+    with Progress(disable=not progress, transient=False) as bar:
+        job = bar.add_task(f"recording {env.unwrapped.task_name}", total=n_episodes)
+        while saved < n_episodes:
+            if attempt >= max_attempts:
+                raise RobosteerError(
+                    f"the expert succeeded in only {saved} of {attempt} attempts; "
+                    "raise max_attempts or use milder --variations"
+                )
+            episode_seed = seed + attempt
+            attempt += 1
+            obs, info = env.reset(seed=episode_seed)
+            expert.reset()
+            done = False
+            while not done:
+                action = expert.act(obs, info)
+                writer.add_frame(obs, action, info["task"])
+                obs, _, terminated, truncated, info = env.step(action)
+                done = terminated or truncated
+            if not info["is_success"]:
+                writer.discard_episode()
+                continue
+            writer.save_episode({**info["labels"], "seed": episode_seed, "teleop": "expert", "success": True})
+            saved += 1
+            bar.advance(job)

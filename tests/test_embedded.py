@@ -1,0 +1,99 @@
+"""The embedded base policy (shipped in the package) and the pretraining pipeline that makes it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from robosteer.errors import RobosteerError
+
+
+def _embedded():
+    from robosteer.policies import embedded_available, load_embedded
+
+    if not embedded_available():
+        pytest.skip("no embedded checkpoint shipped yet (robosteer/policies/embedded/)")
+    return load_embedded()
+
+
+def test_embedded_checkpoint_is_small_and_portable():
+    from robosteer.policies.loading import EMBEDDED_DIR
+
+    _embedded()
+    size = sum(p.stat().st_size for p in EMBEDDED_DIR.rglob("*") if p.is_file())
+    assert size <= 25 * 2**20, f"embedded checkpoint is {size / 2**20:.1f} MB (> 25 MB)"
+    assert (EMBEDDED_DIR / "MODEL_CARD.md").is_file()
+    assert (EMBEDDED_DIR / "vlm" / "tokenizer.json").is_file()
+    for file in EMBEDDED_DIR.rglob("*.json"):
+        text = file.read_text()
+        assert "/tmp/" not in text and "/home/" not in text and "/work/" not in text, file
+
+
+def test_embedded_policy_acts_in_the_sim_offline():
+    import gymnasium as gym
+
+    import sim
+
+    policy = _embedded()
+    assert policy.layout.architecture == "smolvla"
+    vlm_sites = [s for s in policy.layout if s.stack == "vlm"]
+    assert len(vlm_sites) >= 6 and all(s.n_heads >= 8 for s in vlm_sites)
+    env = gym.make(sim.TASKS["pick_cube"], image_size=96, variations="none")
+    try:
+        obs, info = env.reset(seed=123)
+        policy.reset()
+        start = obs["observation.state"].copy()
+        for _ in range(12):
+            action = policy.select_action(obs, info["task"])
+            assert action.shape == (8,) and np.isfinite(action).all()
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        assert np.abs(obs["observation.state"] - start).max() > 1e-3, "the arm did not move"
+    finally:
+        env.close()
+
+
+def test_load_policy_embedded_keyword_matches_load_embedded():
+    from robosteer.policies import load_policy
+
+    embedded = _embedded()
+    assert load_policy("embedded").fingerprint() == embedded.fingerprint()
+
+
+def test_pretrain_config_rejects_bad_input(tmp_path):
+    from robosteer.policies.pretraining import PretrainConfig
+
+    with pytest.raises(RobosteerError, match="--steps"):
+        PretrainConfig(out=tmp_path, steps=0)
+    with pytest.raises(RobosteerError, match="not a LeRobot dataset"):
+        PretrainConfig(out=tmp_path, data=tmp_path)
+
+
+def test_pretraining_pipeline_end_to_end_tiny(tmp_path):
+    """Record 1 expert episode, train a tiny SmolVLA 3 steps, evaluate 1 episode, write checkpoint + card."""
+    from robosteer.policies import load_policy
+    from robosteer.policies.loading import tiny_spec
+    from robosteer.policies.pretraining import PretrainConfig, run_pretraining
+
+    cfg = PretrainConfig(
+        out=tmp_path / "run",
+        tasks=("press_button",),
+        episodes_per_task=1,
+        variations=("none",),
+        steps=3,
+        batch_size=4,
+        eval_episodes=1,
+        heldout_eval_episodes=0,
+        eval_max_steps=8,
+        spec=tiny_spec(1, 2),
+    )
+    policy_dir = run_pretraining(cfg, "robosteer pretrain --tasks press_button --episodes-per-task 1 --steps 3")
+    card = (policy_dir / "MODEL_CARD.md").read_text()
+    assert "robosteer pretrain --tasks press_button" in card and "| press_button | pretraining | " in card
+    results = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert results[0]["task"] == "press_button" and results[0]["episodes"] == 1
+    assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) >= 2
+    assert load_policy(policy_dir).layout.heads()[:2] == ["vlm.L0.H0", "vlm.L0.H1"]

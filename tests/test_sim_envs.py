@@ -1,0 +1,132 @@
+"""The MuJoCo Franka suite: gymnasium API, seeding, variations, labels, bad input (real MuJoCo, EGL rendering)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import sim
+from robosteer.constants import OBS_STATE, image_key
+from robosteer.errors import RobosteerError
+from sim.robot import HOME_QPOS, RobotSpec
+
+
+@pytest.mark.parametrize("task", list(sim.TASKS))
+def test_check_env_passes(task):
+    env = gym.make(sim.TASKS[task], image_size=32, render_mode="rgb_array")
+    check_env(env.unwrapped, skip_render_check=False)
+    env.close()
+
+
+def test_registry_and_task_sets():
+    assert set(sim.PRETRAIN_TASKS) | set(sim.HELDOUT_TASKS) | set(sim.UNSEEN_TASKS) == set(sim.TASKS)
+    assert sim.TASKS["pick_cube"] == "robosteer/PickCube-v0"
+    assert {"none", "lighting", "distractors", "object_form", "position", "paraphrase"} <= set(sim.VARIATION_PRESETS)
+    assert gym.spec("robosteer/PushCube-v0").max_episode_steps > 0
+
+
+def test_same_seed_same_first_frame_and_different_seed_differs():
+    env = gym.make("robosteer/PickCube-v0", variations="all")
+    a, info_a = env.reset(seed=3)
+    b, info_b = env.reset(seed=3)
+    c, _ = env.reset(seed=4)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert info_a["labels"] == info_b["labels"] and info_a["task"] == info_b["task"]
+    assert not np.array_equal(a[image_key("front")], c[image_key("front")])
+    assert a[image_key("front")].shape == (96, 96, 3) and a[image_key("wrist")].dtype == np.uint8
+    np.testing.assert_allclose(a[OBS_STATE][:7], HOME_QPOS, atol=1e-6)
+    env.close()
+
+
+def test_info_and_labels_have_the_contract_keys():
+    env = gym.make("robosteer/PushCube-v0", cameras=(), variations="train")
+    _, info = env.reset(seed=0)
+    assert {"task", "task_name", "labels", "is_success", "n_clipped_actions"} <= set(info)
+    labels = info["labels"]
+    for key in (
+        "colour_id",
+        "colour_name",
+        "form",
+        "position_bin",
+        "paraphrase_id",
+        "paraphrase_set",
+        "n_distractors",
+        "object_x",
+        "target_x",
+        "light_intensity",
+        "table_colour_id",
+    ):
+        assert key in labels
+        assert isinstance(labels[key], (int, float, str))
+    assert labels["colour_name"] in info["task"] and info["task_name"] == "push_cube"
+
+
+def test_variations_change_what_they_say():
+    env = gym.make("robosteer/PickCube-v0", cameras=())
+    seen = {"none": set(), "object_form": set(), "paraphrase": set()}
+    for preset in seen:
+        for seed in range(12):
+            _, info = env.reset(seed=seed, options={"variations": preset})
+            seen[preset].add((info["labels"]["form"], info["labels"]["paraphrase_set"], info["task"]))
+    assert {s[0] for s in seen["none"]} == {"cube"} and len({s[2] for s in seen["none"]}) == 1
+    assert len({s[0] for s in seen["object_form"]}) >= 2
+    heldout = {s[2] for s in seen["paraphrase"]}
+    assert all(s[1] == "heldout" for s in seen["paraphrase"]) and not heldout & {s[2] for s in seen["none"]}
+    _, info = env.reset(seed=1, options={"variations": "distractors,lighting"})
+    assert info["labels"]["light_intensity"] != 0.7
+
+
+def test_out_of_limit_actions_are_clipped_and_counted():
+    env = gym.make("robosteer/PickCube-v0", cameras=())
+    obs, _ = env.reset(seed=0)
+    action = obs[OBS_STATE].copy()
+    action[3] = 5.0  # far beyond joint 4's upper limit
+    _, _, _, _, info = env.step(action)
+    assert info["action_clipped"] and info["n_clipped_actions"] == 1
+    _, _, _, _, info = env.step(obs[OBS_STATE])
+    assert not info["action_clipped"] and info["n_clipped_actions"] == 1
+
+
+def test_nan_action_raises_with_the_step():
+    env = gym.make("robosteer/PickCube-v0", cameras=())
+    obs, _ = env.reset(seed=0)
+    env.step(obs[OBS_STATE])
+    bad = obs[OBS_STATE].copy()
+    bad[2] = np.nan
+    with pytest.raises(RobosteerError, match="step 1"):
+        env.step(bad)
+    with pytest.raises(RobosteerError, match="shape"):
+        env.step(np.zeros(7))
+
+
+def test_bad_names_list_the_valid_ones():
+    with pytest.raises(RobosteerError, match="pick_cube"):
+        sim.make_env("pick_cubes")
+    with pytest.raises(RobosteerError, match="lighting"):
+        gym.make("robosteer/PickCube-v0", variations="lights")
+    with pytest.raises(RobosteerError, match="front"):
+        gym.make("robosteer/PickCube-v0", cameras=("top",))
+    with pytest.raises(ValueError, match="panda_joint"):
+        RobotSpec(joint_prefix="ur5_joint")
+
+
+def test_panda_naming_uses_panda_limits():
+    env = gym.make("robosteer/PickCube-v0", cameras=(), joint_prefix="panda_joint")
+    assert env.unwrapped.model.joint("panda_joint4").range[1] == pytest.approx(-0.0698)
+    assert env.action_space.high[5] == pytest.approx(3.7525)
+
+
+def test_setpoint_respects_joint_velocity_limits():
+    env = gym.make("robosteer/PickCube-v0", cameras=())
+    obs, _ = env.reset(seed=0)
+    target = obs[OBS_STATE].copy()
+    target[0] += 1.0  # 1 rad in one 1/15 s step would need 15 rad/s; FR3 allows 2.62
+    obs2, _, _, _, info = env.step(target)
+    assert info["velocity_limited"]
+    assert abs(obs2[OBS_STATE][0] - obs[OBS_STATE][0]) <= 2.62 / 15 + 1e-3
+    for _ in range(10):
+        obs2, _, _, _, info = env.step(target)
+    assert not info["velocity_limited"] and obs2[OBS_STATE][0] == pytest.approx(target[0], abs=0.02)

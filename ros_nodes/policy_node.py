@@ -266,12 +266,21 @@ class PolicyNode(Node):
 
     # -- control --------------------------------------------------------------------------------------------------
     def _tick_index(self, t: float) -> int:
-        return int(round((t - self.origin) / self.period))
+        """Control tick at monotonic time ``t`` (call with the lock held).
+
+        Timer: ticks of a fixed grid. joint_states: the tick advances with each arriving state (by the number of
+        periods elapsed, so lost states still count), and states closer than half a period share a tick (decimation);
+        a grid would map jittery arrivals near a half-period boundary onto the same tick or skip one.
+        """
+        if self.p["control_trigger"] == "timer" or self.last_tick is None:
+            return int(round((t - self.origin) / self.period))
+        elapsed = (t - self.last_tick_time) / self.period
+        return self.last_tick + (max(1, int(round(elapsed))) if elapsed >= 0.5 else 0)
 
     def _control_step(self) -> None:
         start = time.monotonic()
-        tick = self._tick_index(start)
         with self.lock:
+            tick = self._tick_index(start)
             if tick == self.last_tick or not self.enabled:
                 return
             if self.last_tick_time is not None and start - self.last_tick_time > 1.5 * self.period:

@@ -204,9 +204,10 @@ class SimNode(Node):
     def _publish_observation(self) -> None:
         t = now_seconds(self)
         state = self.obs[OBS_STATE]
-        self.state_pub.publish(joint_state(state[:N_ARM_JOINTS], float(state[N_ARM_JOINTS]), self.p["joint_prefix"], t))
+        # images first: a policy node stepping on joint-state arrival then finds this step's images already there
         for name, pub in self.image_pubs.items():
             pub.publish(image_message(self.obs[image_key(name)], t, frame_id=f"{name}_camera"))
+        self.state_pub.publish(joint_state(state[:N_ARM_JOINTS], float(state[N_ARM_JOINTS]), self.p["joint_prefix"], t))
 
     def _publish_episode(self) -> None:
         status = {

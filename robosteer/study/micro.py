@@ -91,7 +91,7 @@ def bench_tuners(policy: str | None = None) -> dict[str, Any]:
 def bench_ros(seconds: float = 15.0) -> dict[str, Any]:
     from ros_nodes.bench import run_ros_benchmark  # runs the nodes in a child process with the ROS environment
 
-    result = run_ros_benchmark(duration_s=seconds)
+    result = run_ros_benchmark(duration_s=seconds, timeout_s=seconds + 120)
     latency = result.get("obs_to_command_ms") or {}
     return {**result, "ros_obs_to_command_p50_ms": latency.get("p50"),
             "ros_obs_to_command_p99_ms": latency.get("p99")}

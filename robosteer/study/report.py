@@ -46,18 +46,18 @@ def success_table(methods: dict[str, dict]) -> list[str]:
 def compute_table(methods: dict[str, dict]) -> list[str]:
     sources = {(e.get("compute") or {}).get("peak_memory_source") or "" for e in methods.values()}
     memory = "peak memory (estimate)" if any(src.startswith("estimate") for src in sources) else "peak memory"
-    lines = [f"| method | trainable params | share of total | step time | {memory} | training wall time |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"| method | trainable params | share of total | step time | {memory} | training wall time | final loss |",
+             "|---|---|---|---|---|---|---|"]
     for name, entry in methods.items():
         c = entry.get("compute")
         if not c:
-            lines.append(f"| {name} | 0 | 0 % | - | - | - |")
+            lines.append(f"| {name} | 0 | 0 % | - | - | - | - |")
             continue
         share = (c["trainable_params"] / c["total_params"]) if c.get("trainable_params") and c.get("total_params") \
             else None
         lines.append(f"| {name} | {_count(c.get('trainable_params'))} | {_num(share, '{:.3f} %', 100)} | "
                      f"{_num(c.get('step_time_s'), '{:.0f} ms', 1000)} | {_num(c.get('peak_memory_mb'), '{:.0f} MB')} "
-                     f"| {_num(c.get('train_wall_s'), '{:.0f} s')} |")
+                     f"| {_num(c.get('train_wall_s'), '{:.0f} s')} | {_num(c.get('final_loss'), '{:.4f}')} |")
     return lines
 
 
@@ -127,6 +127,7 @@ def study_markdown(summary: dict[str, Any]) -> str:
     lines += ["## Targets (issue 7)", "", *target_lines(methods, cfg["task"]), "",
               "## Artifacts", "",
               "- `results.json`: everything above, machine-readable",
+              "- `base_policy/`: the exact base weights every method started from (LeRobot checkpoint)",
               "- `ranking/heads.json`, `plots/heads.png`: per-head scores and the heatmap",
               "- `methods/<method>/`: adapters, merged checkpoints, training logs, summary.json",
               "- `eval/<method>/results.md` and `eval/<method>/videos/*.mp4`: per-method evaluations and videos", "",

@@ -86,6 +86,9 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
 
     base = load_policy(config.policy)
     fingerprint = base.fingerprint()
+    # Snapshot the base weights: every method and evaluation uses exactly these, even if the source is replaced
+    # meanwhile (e.g. a reinstall of the embedded policy), and the study folder documents what it measured.
+    base_path = str(base.save(work / "base_policy"))
     ranking = None
     if "steer" in config.methods:
         console.print(f"[bold]2/4 rank[/] every head of the base policy on {dataset['episodes']} demonstrations")
@@ -104,7 +107,7 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
     for method in config.finetuned_methods:
         console.print(f"[bold]3/4 finetune[/] {method}: {config.steps} steps, batch {config.batch_size}")
         t0 = time.perf_counter()
-        policy = base if method == config.finetuned_methods[-1] else load_policy(config.policy)
+        policy = base if method == config.finetuned_methods[-1] else load_policy(base_path)
         methods[method] = stages.finetune_method(
             policy, dataset_root, work / "methods" / method, method=method, steps=config.steps,
             batch_size=config.batch_size, seed=config.seed, heads=ranking["selected"] if ranking else None,
@@ -115,7 +118,7 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
     results: dict[str, dict] = {}
     for method in config.methods:
         console.print(f"[bold]4/4 evaluate[/] {method}: {len(eval_config.cells)} cells x {config.episodes} episodes")
-        source = PolicySource(config.policy) if method == "zero" else PolicySource(methods[method]["merged"])
+        source = PolicySource(base_path) if method == "zero" else PolicySource(methods[method]["merged"])
         t0 = time.perf_counter()
         evaluation = evaluate(source, eval_config, work / "eval" / method, label=method)
         timings[f"eval_{method}"] = time.perf_counter() - t0

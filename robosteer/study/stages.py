@@ -64,7 +64,7 @@ def finetune_method(policy, dataset_root: Path, out: Path, *, method: str, steps
     if result.merged_dir is None or not Path(result.merged_dir).is_dir():
         raise RobosteerError(f"finetune of {method} wrote no merged checkpoint in {out}")
     return {"merged": str(result.merged_dir), "adapter": str(result.adapter_dir) if result.adapter_dir else None,
-            "compute": compute_figures(result.summary, wall), "final_loss": result.summary.get("final_loss")}
+            "compute": compute_figures(result.summary, wall)}
 
 
 def compute_figures(summary: dict[str, Any], wall: float) -> dict[str, Any]:
@@ -77,4 +77,5 @@ def compute_figures(summary: dict[str, Any], wall: float) -> dict[str, Any]:
         "peak_memory_mb": peak / 2**20 if peak is not None else None,
         "peak_memory_source": summary.get("peak_memory_source"),
         "train_wall_s": summary.get("wall_time_s") or wall,
+        "final_loss": summary.get("final_loss"),
     }

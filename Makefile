@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/robosteer doctor
+	$(VENV)/bin/robosteer demo
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -14,16 +14,17 @@ import pkgutil
 
 import typer
 
+import robosteer.commands as commands_pkg
+from robosteer.errors import RobosteerError
+
 # Headless rendering and an offline hub are the defaults for every command (a user may override them).
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # one "Map" bar per episode drowns our own bars
 # lerobot logs a page-long traceback when torchcodec finds no system FFmpeg, then falls back to pyav by itself.
 logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
-
-import robosteer.commands as commands_pkg
-from robosteer.errors import RobosteerError
 
 app = typer.Typer(
     name="robosteer",

@@ -51,12 +51,14 @@ def write_probe_dataset(root: Path, n_episodes: int = 2, n_frames: int = 6, fps:
     rng = np.random.default_rng(0)
     for ep in range(n_episodes):
         for t in range(n_frames):
-            dataset.add_frame({
-                "observation.state": np.full(8, ep * 100 + t, dtype=np.float32),
-                "action": rng.standard_normal(8).astype(np.float32),
-                "observation.images.front": rng.integers(0, 255, (16, 16, 3), dtype=np.uint8),
-                "task": f"probe task {ep}",
-            })
+            dataset.add_frame(
+                {
+                    "observation.state": np.full(8, ep * 100 + t, dtype=np.float32),
+                    "action": rng.standard_normal(8).astype(np.float32),
+                    "observation.images.front": rng.integers(0, 255, (16, 16, 3), dtype=np.uint8),
+                    "task": f"probe task {ep}",
+                }
+            )
         dataset.save_episode()
     dataset.finalize()
     return dataset
@@ -106,11 +108,21 @@ def ros_pubsub_roundtrip(timeout_s: float = 20.0, domain_id: int | None = None) 
         pub_py, sub_py = Path(tmp, "pub.py"), Path(tmp, "sub.py")
         pub_py.write_text(ROS_PUBLISHER)
         sub_py.write_text(ROS_SUBSCRIBER)
-        pub = subprocess.Popen([sys.executable, str(pub_py), str(timeout_s)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pub = subprocess.Popen(
+            [sys.executable, str(pub_py), str(timeout_s)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
-            sub = subprocess.run([sys.executable, str(sub_py), str(timeout_s)], env=env,
-                                 capture_output=True, text=True, timeout=timeout_s + 30)
+            sub = subprocess.run(
+                [sys.executable, str(sub_py), str(timeout_s)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s + 30,
+            )
         finally:
             pub.kill()
             pub.wait()

@@ -27,8 +27,9 @@ def wheel_library_dir() -> Path | None:
     return None
 
 
-def ros_environment(base: dict[str, str] | None = None, domain_id: int | None = None,
-                    localhost_only: bool = False) -> dict[str, str]:
+def ros_environment(
+    base: dict[str, str] | None = None, domain_id: int | None = None, localhost_only: bool = False
+) -> dict[str, str]:
     """A copy of ``base`` (default ``os.environ``) ready to start a process that imports rclpy.
 
     Args:

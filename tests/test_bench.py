@@ -17,8 +17,9 @@ def tiny_setup(tmp_path_factory):
     from sim.recording import record_dataset
 
     root = tmp_path_factory.mktemp("bench")
-    dataset = record_dataset("place_cube", 2, root / "demos", seed=100_000, image_size=32, use_videos=False,
-                             progress=False)
+    dataset = record_dataset(
+        "place_cube", 2, root / "demos", seed=100_000, image_size=32, use_videos=False, progress=False
+    )
     policy_dir = root / "tiny_policy"
     make_tiny_smolvla(dataset, seed=0).save(policy_dir)
     return root, dataset, policy_dir
@@ -27,14 +28,33 @@ def tiny_setup(tmp_path_factory):
 def test_bench_smoke_run_writes_every_artifact(tiny_setup):
     root, dataset, policy_dir = tiny_setup
     out = root / "study"
-    config = StudyConfig(out=out, task="place_cube", dataset=dataset, policy=str(policy_dir),
-                         methods=("zero", "lora", "steer", "full"), steps=2, batch_size=2, top_k=2, episodes=2,
-                         variations=("none", "lighting"), unseen_tasks=("pick_mug",), workers=1, image_size=32,
-                         max_steps=6)
+    config = StudyConfig(
+        out=out,
+        task="place_cube",
+        dataset=dataset,
+        policy=str(policy_dir),
+        methods=("zero", "lora", "steer", "full"),
+        steps=2,
+        batch_size=2,
+        top_k=2,
+        episodes=2,
+        variations=("none", "lighting"),
+        unseen_tasks=("pick_mug",),
+        workers=1,
+        image_size=32,
+        max_steps=6,
+    )
     summary = run_study(config, command="pytest smoke")
 
-    for name in ("results.md", "results.json", "plots/success.png", "plots/heads.png", "plots/compute.png",
-                 "ranking/heads.json", "base_policy/model.safetensors"):
+    for name in (
+        "results.md",
+        "results.json",
+        "plots/success.png",
+        "plots/heads.png",
+        "plots/compute.png",
+        "ranking/heads.json",
+        "base_policy/model.safetensors",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert not list(root.glob(".study.partial-*")), "the temporary study folder was not renamed"
     saved = json.loads((out / "results.json").read_text())
@@ -53,7 +73,8 @@ def test_bench_smoke_run_writes_every_artifact(tiny_setup):
     assert compute["lora"]["trainable_params"] < compute["full"]["trainable_params"]
     assert saved["ranking"]["selected"] and len(saved["ranking"]["selected"]) == 2
     assert summary["ratios_steer_over_lora"]["trainable_params"] == pytest.approx(
-        compute["steer"]["trainable_params"] / compute["lora"]["trainable_params"])
+        compute["steer"]["trainable_params"] / compute["lora"]["trainable_params"]
+    )
     markdown = (out / "results.md").read_text()
     for text in ("| place_cube | lighting |", "| pick_mug | none |", "## Compute", "plots/success.png", "steer"):
         assert text in markdown

@@ -11,8 +11,9 @@ pytest.importorskip("sim.experts")
 
 
 def test_expert_as_policy_scores_at_least_95_percent(tmp_path):
-    config = EvalConfig(tasks=("place_cube",), variations=("none",), episodes=20, seed=0, workers=1,
-                        videos_per_cell=1, image_size=48)
+    config = EvalConfig(
+        tasks=("place_cube",), variations=("none",), episodes=20, seed=0, workers=1, videos_per_cell=1, image_size=48
+    )
     results = evaluate(PolicySource("expert"), config, tmp_path, progress=False)
     cell = results.cell("place_cube", "none")
     assert cell.episodes == 20
@@ -39,14 +40,25 @@ def test_evaluation_is_deterministic_for_a_seed():
     from robosteer.policies import make_tiny_smolvla
 
     policy = make_tiny_smolvla(seed=0)
-    config = EvalConfig(tasks=("place_cube",), variations=("none", "lighting"), episodes=2, seed=3, workers=1,
-                        videos_per_cell=0, image_size=32, max_steps=12)
+    config = EvalConfig(
+        tasks=("place_cube",),
+        variations=("none", "lighting"),
+        episodes=2,
+        seed=3,
+        workers=1,
+        videos_per_cell=0,
+        image_size=32,
+        max_steps=12,
+    )
     first = evaluate(policy, config, progress=False)
     second = evaluate(policy, config, progress=False)
     assert first.episodes == second.episodes
     assert [(e["task"], e["variation"], e["seed"]) for e in first.episodes] == [
-        ("place_cube", "none", 3), ("place_cube", "none", 4), ("place_cube", "lighting", 3),
-        ("place_cube", "lighting", 4)]
+        ("place_cube", "none", 3),
+        ("place_cube", "none", 4),
+        ("place_cube", "lighting", 3),
+        ("place_cube", "lighting", 4),
+    ]
     # the lighting preset really changes the scene the same seed draws
     assert first.episodes[0]["labels"] != first.episodes[2]["labels"]
     # different seeds -> different episodes (the check above is not vacuous)
@@ -67,8 +79,26 @@ def test_eval_command_writes_results(tmp_path):
     from robosteer.cli import app
 
     out = tmp_path / "eval"
-    result = CliRunner().invoke(app, ["eval", "--policy", "expert", "--task", "pick_cube", "--episodes", "2",
-                                      "--workers", "1", "--videos", "0", "--image-size", "32", "--out", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--policy",
+            "expert",
+            "--task",
+            "pick_cube",
+            "--episodes",
+            "2",
+            "--workers",
+            "1",
+            "--videos",
+            "0",
+            "--image-size",
+            "32",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
     assert data["meta"]["policy"] == "expert" and data["cells"][0]["episodes"] == 2

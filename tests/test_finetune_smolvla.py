@@ -35,8 +35,9 @@ def base_dir(dataset, tmp_path_factory):
 
 def _write_heads_json(path, fingerprint: str, all_heads: list[str]) -> None:
     """A heads.json with the keys `robosteer rank` writes (the ranking itself is not under test here)."""
-    path.write_text(json.dumps({"policy_fingerprint": fingerprint, "selected": HEADS, "heads": all_heads,
-                                "scores": {}}))
+    path.write_text(
+        json.dumps({"policy_fingerprint": fingerprint, "selected": HEADS, "heads": all_heads, "scores": {}})
+    )
 
 
 def _fixed_loss(policy, batch) -> float:
@@ -60,9 +61,28 @@ def test_cli_steer_writes_adapter_and_merged_checkpoint(dataset, base_dir, tmp_p
     heads_json = tmp_path / "heads.json"
     _write_heads_json(heads_json, base.fingerprint(), base.layout.heads())
     out = tmp_path / "run"
-    result = CliRunner().invoke(app, ["finetune", "--method", "steer", "--policy", str(base_dir), "--dataset",
-                                      str(dataset), "--heads", str(heads_json), "--steps", "4", "--batch-size", "4",
-                                      "--merge", "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "finetune",
+            "--method",
+            "steer",
+            "--policy",
+            str(base_dir),
+            "--dataset",
+            str(dataset),
+            "--heads",
+            str(heads_json),
+            "--steps",
+            "4",
+            "--batch-size",
+            "4",
+            "--merge",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["trainable_params"] < summary["total_params"] / 20
@@ -80,8 +100,18 @@ def test_cli_refuses_heads_of_another_policy(dataset, base_dir, tmp_path):
 
     heads_json = tmp_path / "heads.json"
     _write_heads_json(heads_json, "f" * 16, HEADS)
-    argv = ["robosteer", "finetune", "--policy", str(base_dir), "--dataset", str(dataset), "--heads",
-            str(heads_json), "--out", str(tmp_path / "run")]
+    argv = [
+        "robosteer",
+        "finetune",
+        "--policy",
+        str(base_dir),
+        "--dataset",
+        str(dataset),
+        "--heads",
+        str(heads_json),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     import sys
 
     old_argv, sys.argv = sys.argv, argv
@@ -101,8 +131,15 @@ def test_a_few_steps_reduce_the_loss(method, dataset, base_dir, tmp_path):
     policy = load_policy(base_dir)
     batch = _full_batch(policy, dataset)
     before = _fixed_loss(policy, batch)
-    config = FinetuneConfig(method=method, heads=HEADS if method == "steer" else [], steps=8, batch_size=8,
-                            lr=1e-2, warmup_steps=1, progress=False)
+    config = FinetuneConfig(
+        method=method,
+        heads=HEADS if method == "steer" else [],
+        steps=8,
+        batch_size=8,
+        lr=1e-2,
+        warmup_steps=1,
+        progress=False,
+    )
     finetune(policy, dataset, config, tmp_path / "run")
     after = _fixed_loss(policy, batch)
     assert after < before, f"{method}: fixed-noise loss {before:.4f} -> {after:.4f}"
@@ -121,8 +158,7 @@ def test_heads_that_cannot_reach_the_action_are_reported(dataset, base_dir, tmp_
     from robosteer.policies import load_policy
 
     # vlm.L2 is the last VLM layer: the action expert reads only its keys/values, never its query/output
-    config = FinetuneConfig(method="steer", heads=["vlm.L2.H0", "expert.L2.H1"], steps=2, batch_size=4,
-                            progress=False)
+    config = FinetuneConfig(method="steer", heads=["vlm.L2.H0", "expert.L2.H1"], steps=2, batch_size=4, progress=False)
     result = finetune(load_policy(base_dir), dataset, config, tmp_path / "run")
     dead = result.summary["zero_gradient_params"]["names"]
     assert any("text_model.layers.2.self_attn.q_proj" in name for name in dead)
@@ -135,8 +171,9 @@ def test_dataset_statistics_travel_with_the_adapter(dataset, tmp_path):
 
     make_tiny_smolvla(n_layers=3).save(tmp_path / "neutral")  # mean 0 / std 1 statistics, not the dataset's
     policy = load_policy(tmp_path / "neutral")
-    config = FinetuneConfig(method="steer", heads=HEADS, steps=2, batch_size=4, stats="dataset", merge=True,
-                            progress=False)
+    config = FinetuneConfig(
+        method="steer", heads=HEADS, steps=2, batch_size=4, stats="dataset", merge=True, progress=False
+    )
     result = finetune(policy, dataset, config, tmp_path / "run")
     assert (result.adapter_dir / "normalization.safetensors").is_file()
     batch = _full_batch(policy, dataset)
@@ -152,10 +189,15 @@ def test_benchmark_reports_every_ratio(base_dir, capsys):
     first = load_policy(base_dir)
     heads = default_bench_heads(first.layout, n_heads=4)
     assert heads and not any(h.startswith("vlm.L2.") for h in heads)  # the last VLM layer cannot steer
-    report = benchmark_steer_vs_lora(lambda: load_policy(base_dir), bench_batch(first, batch_size=2), heads,
-                                     steps=2, repeats=1)
-    assert set(report["comparisons"]) == {"steer/lora-lerobot", "steer/lora-all-linear", "steer-r4/lora-lerobot",
-                                          "steer-r4/lora-all-linear"}
+    report = benchmark_steer_vs_lora(
+        lambda: load_policy(base_dir), bench_batch(first, batch_size=2), heads, steps=2, repeats=1
+    )
+    assert set(report["comparisons"]) == {
+        "steer/lora-lerobot",
+        "steer/lora-all-linear",
+        "steer-r4/lora-lerobot",
+        "steer-r4/lora-all-linear",
+    }
     params = report["comparisons"]["steer-r4/lora-all-linear"]["trainable_ratio"]
     assert 0 < params < 1  # parameter counts are exact; timings are printed, not asserted
     assert "steer-r4/lora-all-linear" in capsys.readouterr().out

@@ -44,8 +44,11 @@ def test_lerobot_dataset_roundtrip_with_delta_timestamps(tmp_path):
 
     doctor.write_probe_dataset(tmp_path / "probe", n_episodes=2, n_frames=6, fps=15)
     dt = 1 / 15
-    ds = LeRobotDataset("robosteer/probe", root=tmp_path / "probe",
-                        delta_timestamps={"action": [0.0, dt, 2 * dt], "observation.state": [-dt, 0.0]})
+    ds = LeRobotDataset(
+        "robosteer/probe",
+        root=tmp_path / "probe",
+        delta_timestamps={"action": [0.0, dt, 2 * dt], "observation.state": [-dt, 0.0]},
+    )
     assert ds.num_episodes == 2 and ds.num_frames == 12
     item = ds[7]  # episode 1, frame 1
     assert item["action"].shape == (3, 8)

@@ -18,15 +18,27 @@ torch.set_num_threads(1)
 # name -> (model kind, model kwargs, tuner config kwargs)
 CASES = {
     "llama-mha-full": ("llama", {"n_kv_heads": 4}, {"heads": ["decoder.L1.H2", "decoder.L2.H0"]}),
-    "llama-mha-kv-own-rank2": ("llama", {"n_kv_heads": 4},
-                               {"heads": ["decoder.L2.H3", "decoder.L2.H1"], "kv": "own", "rank": 2}),
-    "llama-gqa-kv-shared": ("llama", {"n_kv_heads": 2},
-                            {"heads": ["decoder.L1.H0", "decoder.L1.H1", "decoder.L2.H3"], "kv": "shared"}),
-    "llama-mqa-o-only-rank3": ("llama", {"n_kv_heads": 1},
-                               {"heads": ["decoder.L2.H2"], "train_q": False, "rank": 3, "alpha": 6.0}),
+    "llama-mha-kv-own-rank2": (
+        "llama",
+        {"n_kv_heads": 4},
+        {"heads": ["decoder.L2.H3", "decoder.L2.H1"], "kv": "own", "rank": 2},
+    ),
+    "llama-gqa-kv-shared": (
+        "llama",
+        {"n_kv_heads": 2},
+        {"heads": ["decoder.L1.H0", "decoder.L1.H1", "decoder.L2.H3"], "kv": "shared"},
+    ),
+    "llama-mqa-o-only-rank3": (
+        "llama",
+        {"n_kv_heads": 1},
+        {"heads": ["decoder.L2.H2"], "train_q": False, "rank": 3, "alpha": 6.0},
+    ),
     # the last VLM layer's q/o never reach the action (the expert reads only VLM keys/values): tune L1 of 3
-    "smolvla-tiny": ("smolvla", {"n_layers": 3},
-                     {"heads": ["vlm.L1.H1", "expert.L2.H2", "expert.L2.H0"], "kv": "shared"}),
+    "smolvla-tiny": (
+        "smolvla",
+        {"n_layers": 3},
+        {"heads": ["vlm.L1.H1", "expert.L2.H2", "expert.L2.H0"], "kv": "shared"},
+    ),
 }
 _cache: dict = {}
 
@@ -65,10 +77,12 @@ class Case:
 
 def _smolvla_batch(policy) -> dict:
     generator = torch.Generator().manual_seed(0)
-    batch = {"observation.state": torch.randn(2, 8, generator=generator),
-             "action": torch.randn(2, policy.config.chunk_size, 8, generator=generator),
-             "action_is_pad": torch.zeros(2, policy.config.chunk_size, dtype=torch.bool),
-             "task": ["pick up the cube", "press the button"]}
+    batch = {
+        "observation.state": torch.randn(2, 8, generator=generator),
+        "action": torch.randn(2, policy.config.chunk_size, 8, generator=generator),
+        "action_is_pad": torch.zeros(2, policy.config.chunk_size, dtype=torch.bool),
+        "task": ["pick up the cube", "press the button"],
+    }
     for key in policy.image_keys:
         batch[key] = torch.rand(2, 3, 32, 32, generator=generator)
     return batch
@@ -123,7 +137,7 @@ def test_training_changes_only_chosen_slices_and_merge_matches(case):
     merged = case.policy.model.state_dict()
     assert set(merged) == set(original), "merge_and_unload must give back the plain checkpoint layout"
     for key, weight in merged.items():
-        changed = (weight != original[key])
+        changed = weight != original[key]
         mask = expected[key]
         if mask is None:
             assert not changed.any(), f"{key} changed but holds no chosen head"
@@ -154,9 +168,13 @@ def test_no_gradient_below_lowest_chosen_layer(case):
     for site in case.policy.layout:
         o_proj = case.policy.layout.module(case.policy.model, site, "o_proj")
         name = f"{site.stack}.L{site.layer}"
-        handles.append(o_proj.register_forward_hook(  # the head outputs z (input) and the layer's attention output
-            lambda _m, args, out, name=name: seen.__setitem__(
-                name, seen.get(name, False) or args[0].requires_grad or out.requires_grad)))
+        handles.append(
+            o_proj.register_forward_hook(  # the head outputs z (input) and the layer's attention output
+                lambda _m, args, out, name=name: seen.__setitem__(
+                    name, seen.get(name, False) or args[0].requires_grad or out.requires_grad
+                )
+            )
+        )
     case.loss().backward()
     for handle in handles:
         handle.remove()
@@ -181,14 +199,16 @@ def test_adapter_save_load_and_refusal(case, tmp_path):
     _randomise(tuner)
     tuner.save_adapter(tmp_path / "adapter", fingerprint)
     fresh = Case(_name_of(case))
-    loaded = HeadTunerModel.from_adapter(fresh.policy.model, fresh.policy.layout, tmp_path / "adapter",
-                                         fresh.policy.fingerprint())
+    loaded = HeadTunerModel.from_adapter(
+        fresh.policy.model, fresh.policy.layout, tmp_path / "adapter", fresh.policy.fingerprint()
+    )
     assert torch.allclose(fresh.output(), want, atol=1e-6)
     assert loaded.config.heads == case.config().heads
     other = Case(_name_of(case), seed=1)
     with pytest.raises(RobosteerError, match="trained on policy"):
-        HeadTunerModel.from_adapter(other.policy.model, other.policy.layout, tmp_path / "adapter",
-                                    other.policy.fingerprint())
+        HeadTunerModel.from_adapter(
+            other.policy.model, other.policy.layout, tmp_path / "adapter", other.policy.fingerprint()
+        )
 
 
 def _name_of(case: Case) -> str:

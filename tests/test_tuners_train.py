@@ -18,8 +18,14 @@ SEQS = pattern_sequences()
 
 
 def _config(method: str, **kwargs) -> FinetuneConfig:
-    defaults = {"steps": 20, "batch_size": 4, "progress": False, "heads": HEADS if method == "steer" else [],
-                "lr": 1e-2 if method != "full" else 3e-3, "warmup_steps": 2}
+    defaults = {
+        "steps": 20,
+        "batch_size": 4,
+        "progress": False,
+        "heads": HEADS if method == "steer" else [],
+        "lr": 1e-2 if method != "full" else 3e-3,
+        "warmup_steps": 2,
+    }
     return FinetuneConfig(method=method, **{**defaults, **kwargs})
 
 
@@ -29,8 +35,9 @@ def _eval_loss(policy: DecoderPolicy) -> float:
 
 
 def _run(policy, config, out):
-    return finetune(policy, None, config, out, make_batches=sequence_batches(SEQS, config.batch_size, config.seed,
-                                                                             config.steps))
+    return finetune(
+        policy, None, config, out, make_batches=sequence_batches(SEQS, config.batch_size, config.seed, config.steps)
+    )
 
 
 @pytest.mark.parametrize("method", ["steer", "lora", "full"])

@@ -14,19 +14,32 @@ def bench(
     demos: int = typer.Option(10, "--demos", help="Scripted-expert demonstrations to record (ignored with --dataset)."),
     dataset: Path = typer.Option(None, "--dataset", help="Use this LeRobot dataset instead of recording demos."),
     policy: str = typer.Option("embedded", "--policy", help="Base policy: 'embedded' or a LeRobot checkpoint folder."),
-    methods: str = typer.Option("zero,lora,steer,full", "--methods", help="Methods to compare, comma separated "
-                                "(zero = the base policy untouched)."),
+    methods: str = typer.Option(
+        "zero,lora,steer,full",
+        "--methods",
+        help="Methods to compare, comma separated (zero = the base policy untouched).",
+    ),
     steps: int = typer.Option(300, "--steps", help="Training steps, identical for every finetuned method."),
     batch_size: int = typer.Option(16, "--batch-size", help="Training batch size, identical for every method."),
     top_k: int = typer.Option(20, "--top-k", help="Heads the ranking selects for steer."),
-    rank_weights: str = typer.Option(None, "--rank-weights", help="Ranking weights, e.g. physical=1,visual=0.5,"
-                                     "linguistic=0.5 (default: physical only, as the paper)."),
+    rank_weights: str = typer.Option(
+        None,
+        "--rank-weights",
+        help="Ranking weights, e.g. physical=1,visual=0.5,linguistic=0.5 (default: physical only, as the paper).",
+    ),
     lora_rank: int = typer.Option(16, "--lora-rank", help="LoRA rank of the baseline (paper: 16)."),
     episodes: int = typer.Option(50, "--episodes", help="Evaluation episodes per task x variation cell."),
-    variations: str = typer.Option("none,lighting,distractors,object_form,paraphrase", "--variations",
-                                   help="Variation presets evaluated on --task (paraphrase = held-out phrasings)."),
-    unseen: str = typer.Option(None, "--unseen", help="Unseen-transfer tasks evaluated with preset none, comma "
-                               "separated (default: the sim suite's unseen tasks; 'off' to skip)."),
+    variations: str = typer.Option(
+        "none,lighting,distractors,object_form,paraphrase",
+        "--variations",
+        help="Variation presets evaluated on --task (paraphrase = held-out phrasings).",
+    ),
+    unseen: str = typer.Option(
+        None,
+        "--unseen",
+        help="Unseen-transfer tasks evaluated with preset none, comma "
+        "separated (default: the sim suite's unseen tasks; 'off' to skip).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of training, ranking and the first evaluation episode."),
     workers: int = typer.Option(0, "--workers", help="Evaluation worker processes (0 = one per CPU core)."),
     videos: int = typer.Option(1, "--videos", help="mp4s saved per evaluation cell and method."),
@@ -35,10 +48,12 @@ def bench(
     out: Path = typer.Option(None, "--out", help="Study output folder (required unless --micro)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing study folder at --out."),
     micro: bool = typer.Option(False, "--micro", help="Print the performance micro benchmarks instead of a study."),
-    ros_seconds: float = typer.Option(15.0, "--ros-seconds", help="--micro: seconds of the ROS 2 latency run "
-                                      "(0 skips it)."),
-    sections: str = typer.Option(None, "--sections", help="--micro: only these sections, comma separated "
-                                 "(sim, policy, rank, tuners, ros)."),
+    ros_seconds: float = typer.Option(
+        15.0, "--ros-seconds", help="--micro: seconds of the ROS 2 latency run (0 skips it)."
+    ),
+    sections: str = typer.Option(
+        None, "--sections", help="--micro: only these sections, comma separated (sim, policy, rank, tuners, ros)."
+    ),
 ) -> None:
     """Compare zero-shot / LoRA / steer / full finetuning from a few demonstrations on identical seeds."""
     from rich.console import Console
@@ -50,18 +65,40 @@ def bench(
     if micro:
         from robosteer.study.micro import run_micro
 
-        run_micro(policy=None if policy == "embedded" else policy, ros_seconds=ros_seconds,
-                  sections=parse_csv(sections) if sections else None, console=console)
+        run_micro(
+            policy=None if policy == "embedded" else policy,
+            ros_seconds=ros_seconds,
+            sections=parse_csv(sections) if sections else None,
+            console=console,
+        )
         return
     if out is None:
         raise RobosteerError("robosteer bench needs --out DIR for the study (or --micro for the micro benchmarks)")
     from robosteer.study import StudyConfig, run_study
 
     unseen_tasks = None if unseen is None else (() if unseen == "off" else parse_csv(unseen))
-    config = StudyConfig(out=out, task=task, demos=demos, dataset=dataset, policy=policy, methods=parse_csv(methods),
-                         steps=steps, batch_size=batch_size, top_k=top_k, rank_weights=rank_weights,
-                         lora_rank=lora_rank, episodes=episodes, variations=parse_csv(variations), unseen_tasks=unseen_tasks, seed=seed, workers=workers,
-                         videos_per_cell=videos, image_size=image_size, max_steps=max_steps, overwrite=overwrite)
+    config = StudyConfig(
+        out=out,
+        task=task,
+        demos=demos,
+        dataset=dataset,
+        policy=policy,
+        methods=parse_csv(methods),
+        steps=steps,
+        batch_size=batch_size,
+        top_k=top_k,
+        rank_weights=rank_weights,
+        lora_rank=lora_rank,
+        episodes=episodes,
+        variations=parse_csv(variations),
+        unseen_tasks=unseen_tasks,
+        seed=seed,
+        workers=workers,
+        videos_per_cell=videos,
+        image_size=image_size,
+        max_steps=max_steps,
+        overwrite=overwrite,
+    )
     summary = run_study(config, console=console, command="robosteer " + shlex.join(sys.argv[1:]))
     print_study_summary(summary, out, console)
 
@@ -72,8 +109,10 @@ def print_study_summary(summary: dict, out: Path, console) -> None:
 
     methods = summary["methods"]
     names = list(methods)
-    table = Table(title=f"success on {summary['config']['task']} ({summary['config']['episodes']} episodes per cell, "
-                        "Wilson 95 % CI)")
+    table = Table(
+        title=f"success on {summary['config']['task']} ({summary['config']['episodes']} episodes per cell, "
+        "Wilson 95 % CI)"
+    )
     table.add_column("task / variation")
     for name in names:
         table.add_column(name, justify="right")
@@ -90,11 +129,18 @@ def print_study_summary(summary: dict, out: Path, console) -> None:
     for name in names:
         c = methods[name].get("compute")
         if c:
-            compute.add_row(name, f"{c['trainable_params']:,}", f"{1000 * (c['step_time_s'] or 0):.0f}",
-                            f"{c['peak_memory_mb'] or 0:.0f}", f"{c['train_wall_s']:.0f}")
+            compute.add_row(
+                name,
+                f"{c['trainable_params']:,}",
+                f"{1000 * (c['step_time_s'] or 0):.0f}",
+                f"{c['peak_memory_mb'] or 0:.0f}",
+                f"{c['train_wall_s']:.0f}",
+            )
     console.print(compute)
-    console.print(f"report: {out / 'results.md'}  plots: {out / 'plots'}  videos: {out / 'eval'}/<method>/videos  "
-                  f"(total {summary['timings_s']['total']:.0f} s)")
+    console.print(
+        f"report: {out / 'results.md'}  plots: {out / 'plots'}  videos: {out / 'eval'}/<method>/videos  "
+        f"(total {summary['timings_s']['total']:.0f} s)"
+    )
 
 
 def register(app: typer.Typer) -> None:

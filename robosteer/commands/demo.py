@@ -18,15 +18,19 @@ DEMO_DEFAULTS = {"demos": 10, "steps": 300, "batch_size": 8, "episodes": 20, "to
 
 
 def demo(
-    out: Path = typer.Option(Path("outputs/demo"), "--out", help="Output folder (replaced if it holds an "
-                             "earlier demo)."),
+    out: Path = typer.Option(
+        Path("outputs/demo"), "--out", help="Output folder (replaced if it holds an earlier demo)."
+    ),
     task: str = typer.Option("place_cube", "--task", help="Held-out sim task to adapt to."),
     demos: int = typer.Option(DEMO_DEFAULTS["demos"], "--demos", help="Scripted-expert demonstrations to record."),
     steps: int = typer.Option(DEMO_DEFAULTS["steps"], "--steps", help="Training steps for steer and LoRA each."),
     batch_size: int = typer.Option(DEMO_DEFAULTS["batch_size"], "--batch-size", help="Training batch size."),
     episodes: int = typer.Option(DEMO_DEFAULTS["episodes"], "--episodes", help="Evaluation episodes per method."),
-    variations: str = typer.Option("none,lighting", "--variations", help="Variation presets to evaluate, comma "
-                                   "separated (none = nominal scene, lighting = random lights)."),
+    variations: str = typer.Option(
+        "none,lighting",
+        "--variations",
+        help="Variation presets to evaluate, comma separated (none = nominal scene, lighting = random lights).",
+    ),
     workers: int = typer.Option(0, "--workers", help="Evaluation worker processes (0 = one per CPU core)."),
     seed: int = typer.Option(0, "--seed", help="Seed of training, ranking and the first evaluation episode."),
 ) -> None:
@@ -40,17 +44,34 @@ def demo(
     from robosteer.study import StudyConfig, run_study
 
     if not embedded_available():
-        raise RobosteerError("the embedded base policy is not installed in this copy of robosteer; reinstall it "
-                             "(make setup) or run `robosteer bench --policy <checkpoint> --out <dir>` instead")
+        raise RobosteerError(
+            "the embedded base policy is not installed in this copy of robosteer; reinstall it "
+            "(make setup) or run `robosteer bench --policy <checkpoint> --out <dir>` instead"
+        )
     if out.exists() and any(out.iterdir()) and not (out / "results.json").is_file():
         raise RobosteerError(f"{out} exists and is not an earlier demo (no results.json): pass --out <new folder>")
     console = Console()
-    config = StudyConfig(out=out, task=task, demos=demos, policy="embedded", methods=("zero", "lora", "steer"),
-                         steps=steps, batch_size=batch_size, top_k=DEMO_DEFAULTS["top_k"], episodes=episodes,
-                         variations=parse_csv(variations), unseen_tasks=(), seed=seed, workers=workers,
-                         videos_per_cell=1, overwrite=True)
-    console.print(f"[bold]robosteer demo[/]: {demos} demos of {task} -> rank heads -> steer & LoRA ({steps} steps) "
-                  f"-> {episodes} evaluation episodes per method")
+    config = StudyConfig(
+        out=out,
+        task=task,
+        demos=demos,
+        policy="embedded",
+        methods=("zero", "lora", "steer"),
+        steps=steps,
+        batch_size=batch_size,
+        top_k=DEMO_DEFAULTS["top_k"],
+        episodes=episodes,
+        variations=parse_csv(variations),
+        unseen_tasks=(),
+        seed=seed,
+        workers=workers,
+        videos_per_cell=1,
+        overwrite=True,
+    )
+    console.print(
+        f"[bold]robosteer demo[/]: {demos} demos of {task} -> rank heads -> steer & LoRA ({steps} steps) "
+        f"-> {episodes} evaluation episodes per method"
+    )
     summary = run_study(config, console=console, command="robosteer " + shlex.join(sys.argv[1:]))
     print_study_summary(summary, out, console)
     console.print(f"head heatmap: {out / 'plots' / 'heads.png'}; success plot: {out / 'plots' / 'success.png'}")

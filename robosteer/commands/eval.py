@@ -8,13 +8,18 @@ import typer
 
 
 def eval_command(
-    policy: str = typer.Option("embedded", "--policy", help="'embedded', 'expert' (scripted sanity ceiling) or a "
-                               "LeRobot checkpoint folder."),
-    adapter: Path = typer.Option(None, "--adapter", help="Steer or LoRA adapter folder (robosteer finetune's "
-                                 "adapter/) to apply on --policy."),
+    policy: str = typer.Option(
+        "embedded", "--policy", help="'embedded', 'expert' (scripted sanity ceiling) or a LeRobot checkpoint folder."
+    ),
+    adapter: Path = typer.Option(
+        None, "--adapter", help="Steer or LoRA adapter folder (robosteer finetune's adapter/) to apply on --policy."
+    ),
     task: str = typer.Option("place_cube", "--task", help="Sim task(s), comma separated, e.g. place_cube,pick_mug."),
-    variations: str = typer.Option("none", "--variations", help="Variation presets, comma separated: none, lighting, "
-                                   "distractors, object_form, position, paraphrase."),
+    variations: str = typer.Option(
+        "none",
+        "--variations",
+        help="Variation presets, comma separated: none, lighting, distractors, object_form, position, paraphrase.",
+    ),
     episodes: int = typer.Option(50, "--episodes", help="Episodes per task x variation cell."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first episode (episode i uses seed+i in every cell)."),
     workers: int = typer.Option(0, "--workers", help="Parallel worker processes (0 = one per CPU core)."),
@@ -29,8 +34,16 @@ def eval_command(
     from robosteer.evaluation import EvalConfig, PolicySource, evaluate, parse_csv
 
     source = PolicySource(policy, str(adapter) if adapter else None)
-    config = EvalConfig(tasks=parse_csv(task), variations=parse_csv(variations), episodes=episodes, seed=seed,
-                        workers=workers, videos_per_cell=videos, image_size=image_size, max_steps=max_steps)
+    config = EvalConfig(
+        tasks=parse_csv(task),
+        variations=parse_csv(variations),
+        episodes=episodes,
+        seed=seed,
+        workers=workers,
+        videos_per_cell=videos,
+        image_size=image_size,
+        max_steps=max_steps,
+    )
     results = evaluate(source, config, out)
     console = Console()
     print(results.markdown())

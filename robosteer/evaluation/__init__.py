@@ -12,5 +12,15 @@ from robosteer.evaluation.report import CellResult, EvalResults
 from robosteer.evaluation.runner import evaluate, load_results
 from robosteer.evaluation.stats import wilson_interval
 
-__all__ = ["EMBEDDED", "EXPERT", "CellResult", "EvalConfig", "EvalResults", "PolicySource", "evaluate",
-           "load_results", "parse_csv", "wilson_interval"]
+__all__ = [
+    "EMBEDDED",
+    "EXPERT",
+    "CellResult",
+    "EvalConfig",
+    "EvalResults",
+    "PolicySource",
+    "evaluate",
+    "load_results",
+    "parse_csv",
+    "wilson_interval",
+]

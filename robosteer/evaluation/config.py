@@ -28,13 +28,17 @@ class PolicySource:
         if self.policy not in (EXPERT, EMBEDDED) and not Path(self.policy).is_dir():
             raise RobosteerError(
                 f"policy checkpoint {self.policy!r} is not a folder: give 'embedded', 'expert' or the folder "
-                "a LeRobot save_pretrained / robosteer finetune --merge wrote")
+                "a LeRobot save_pretrained / robosteer finetune --merge wrote"
+            )
         if self.adapter is not None:
             if self.policy == EXPERT:
-                raise RobosteerError("--adapter cannot be applied to the scripted expert: use --policy embedded or a path")
+                raise RobosteerError(
+                    "--adapter cannot be applied to the scripted expert: use --policy embedded or a path"
+                )
             if not Path(self.adapter).is_dir():
-                raise RobosteerError(f"adapter {self.adapter!r} is not a folder: give the adapter/ folder "
-                                     "robosteer finetune wrote")
+                raise RobosteerError(
+                    f"adapter {self.adapter!r} is not a folder: give the adapter/ folder robosteer finetune wrote"
+                )
 
     @property
     def label(self) -> str:
@@ -116,8 +120,10 @@ class EvalConfig:
         presets = {part for _, v in self.cells for part in v.split("+")}
         unknown_presets = sorted(v for v in presets if v not in sim.VARIATION_PRESETS)
         if unknown_presets:
-            raise RobosteerError(f"unknown variation preset(s) {', '.join(unknown_presets)}: choose from "
-                                 f"{', '.join(sim.VARIATION_PRESETS)}")
+            raise RobosteerError(
+                f"unknown variation preset(s) {', '.join(unknown_presets)}: choose from "
+                f"{', '.join(sim.VARIATION_PRESETS)}"
+            )
 
 
 def parse_csv(text: str) -> tuple[str, ...]:

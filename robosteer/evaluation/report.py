@@ -38,12 +38,19 @@ def summarize_cells(records: list[dict[str, Any]], out_dir: Path | None = None) 
         videos = [r["video"] for r in group if r.get("video")]
         if out_dir is not None:
             videos = [os.path.relpath(v, out_dir) for v in videos]
-        cells.append(CellResult(
-            task=task, variation=variation, episodes=len(group), successes=successes,
-            success_rate=successes / len(group), ci95=wilson_interval(successes, len(group)),
-            mean_length=sum(r["length"] for r in group) / len(group), seeds=[r["seed"] for r in group],
-            videos=videos,
-        ))
+        cells.append(
+            CellResult(
+                task=task,
+                variation=variation,
+                episodes=len(group),
+                successes=successes,
+                success_rate=successes / len(group),
+                ci95=wilson_interval(successes, len(group)),
+                mean_length=sum(r["length"] for r in group) / len(group),
+                seeds=[r["seed"] for r in group],
+                videos=videos,
+            )
+        )
     return cells
 
 
@@ -73,19 +80,24 @@ class EvalResults:
     def markdown(self) -> str:
         m = self.meta
         lines = [
-            f"# Evaluation: {m.get('label')}", "",
-            f"Policy `{m.get('policy')}`" + (f" + adapter `{m['adapter']}`" if m.get("adapter") else "")
+            f"# Evaluation: {m.get('label')}",
+            "",
+            f"Policy `{m.get('policy')}`"
+            + (f" + adapter `{m['adapter']}`" if m.get("adapter") else "")
             + f"; {m.get('episodes_per_cell')} episodes per cell, seeds {m.get('seed')}.."
             f"{m.get('seed', 0) + m.get('episodes_per_cell', 1) - 1}; wall time {m.get('wall_time_s')} s "
-            f"on {m.get('workers')} worker(s).", "",
+            f"on {m.get('workers')} worker(s).",
+            "",
             "| task | variation | success | 95 % CI (Wilson) | episodes | mean length | video |",
             "|---|---|---|---|---|---|---|",
         ]
         for c in self.cells:
             video = f"[mp4]({c.videos[0]})" if c.videos else ""
-            lines.append(f"| {c.task} | {c.variation} | {100 * c.success_rate:.0f} % ({c.successes}/{c.episodes}) | "
-                         f"{100 * c.ci95[0]:.0f}-{100 * c.ci95[1]:.0f} % | {c.episodes} | {c.mean_length:.1f} | "
-                         f"{video} |")
+            lines.append(
+                f"| {c.task} | {c.variation} | {100 * c.success_rate:.0f} % ({c.successes}/{c.episodes}) | "
+                f"{100 * c.ci95[0]:.0f}-{100 * c.ci95[1]:.0f} % | {c.episodes} | {c.mean_length:.1f} | "
+                f"{video} |"
+            )
         return "\n".join(lines) + "\n"
 
     def save(self, out_dir: str | Path) -> Path:

@@ -88,8 +88,9 @@ def load_policy_from_source(source: PolicySource):
 class EpisodeRunner:
     """Holds one policy (or the expert) and one env per (task, variation); runs :class:`EpisodeJob` s."""
 
-    def __init__(self, policy, *, image_size: int, max_steps: int | None, env_kwargs: dict | None = None,
-                 video_fps: int = 15):
+    def __init__(
+        self, policy, *, image_size: int, max_steps: int | None, env_kwargs: dict | None = None, video_fps: int = 15
+    ):
         self.policy = policy  # None = scripted expert
         self.image_size = image_size
         self.max_steps = max_steps
@@ -140,8 +141,13 @@ class EpisodeRunner:
         if frames is not None:
             write_mp4(frames, Path(job.video_path), fps=self.video_fps)
         return {
-            "task": job.task, "variation": job.variation, "seed": job.seed, "success": success, "length": length,
-            "instruction": instruction, "labels": {k: _jsonable(v) for k, v in labels.items()},
+            "task": job.task,
+            "variation": job.variation,
+            "seed": job.seed,
+            "success": success,
+            "length": length,
+            "instruction": instruction,
+            "labels": {k: _jsonable(v) for k, v in labels.items()},
             "final_state": [round(float(x), 6) for x in np.asarray(obs[OBS_STATE]).ravel()],
             "video": job.video_path,
         }
@@ -176,8 +182,9 @@ def init_worker(policy_or_source, runner_kwargs: dict, torch_threads: int) -> No
     import torch
 
     torch.set_num_threads(torch_threads)
-    policy = load_policy_from_source(policy_or_source) if isinstance(policy_or_source, PolicySource) \
-        else policy_or_source
+    policy = (
+        load_policy_from_source(policy_or_source) if isinstance(policy_or_source, PolicySource) else policy_or_source
+    )
     _WORKER["runner"] = EpisodeRunner(policy, **runner_kwargs)
 
 

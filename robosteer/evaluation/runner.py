@@ -29,8 +29,13 @@ from robosteer.evaluation.rollout import (
     run_job_in_worker,
 )
 
-FORKSERVER_PRELOAD = ("torch", "sim", "lerobot.policies.smolvla.modeling_smolvla", "robosteer.policies.loading",
-                      "robosteer.evaluation.rollout")
+FORKSERVER_PRELOAD = (
+    "torch",
+    "sim",
+    "lerobot.policies.smolvla.modeling_smolvla",
+    "robosteer.policies.loading",
+    "robosteer.evaluation.rollout",
+)
 """Imported once by the fork server; every worker forked from it starts with these already loaded (~15 s saved)."""
 
 
@@ -52,8 +57,14 @@ def resolve_workers(config: EvalConfig, n_jobs: int) -> int:
     return max(1, min(wanted, n_jobs))
 
 
-def evaluate(policy: PolicySource | Any, config: EvalConfig, out_dir: str | Path | None = None, *,
-             progress: bool = True, label: str | None = None) -> EvalResults:
+def evaluate(
+    policy: PolicySource | Any,
+    config: EvalConfig,
+    out_dir: str | Path | None = None,
+    *,
+    progress: bool = True,
+    label: str | None = None,
+) -> EvalResults:
     """Evaluate ``policy`` on every cell of ``config``; with ``out_dir`` also write results.json/.md and videos.
 
     ``policy`` is a :class:`PolicySource` (``embedded``/``expert``/checkpoint path [+ adapter]) or a live
@@ -85,8 +96,9 @@ def evaluate(policy: PolicySource | Any, config: EvalConfig, out_dir: str | Path
             runner.close()
     else:
         handed = live if start_method == "fork" else source
-        with ProcessPoolExecutor(n_workers, mp_context=_context(start_method), initializer=init_worker,
-                                 initargs=(handed, runner_kwargs, 1)) as pool:
+        with ProcessPoolExecutor(
+            n_workers, mp_context=_context(start_method), initializer=init_worker, initargs=(handed, runner_kwargs, 1)
+        ) as pool:
             futures = [pool.submit(run_job_in_worker, job) for job in jobs]
             records = _run_all(futures, None, progress, label)
     wall = time.perf_counter() - t0
@@ -98,11 +110,19 @@ def evaluate(policy: PolicySource | Any, config: EvalConfig, out_dir: str | Path
         "adapter": source.adapter if source else None,
         "label": label or (source.label if source else "in-memory policy"),
         "fingerprint": _fingerprint(live),
-        "seed": config.seed, "episodes_per_cell": config.episodes, "cells": [list(c) for c in config.cells],
-        "image_size": config.image_size, "max_steps": config.max_steps,
-        "workers": n_workers, "start_method": start_method if n_workers > 1 else None, "wall_time_s": round(wall, 2),
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count()},
+        "seed": config.seed,
+        "episodes_per_cell": config.episodes,
+        "cells": [list(c) for c in config.cells],
+        "image_size": config.image_size,
+        "max_steps": config.max_steps,
+        "workers": n_workers,
+        "start_method": start_method if n_workers > 1 else None,
+        "wall_time_s": round(wall, 2),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+        },
     }
     results = EvalResults(meta=meta, cells=summarize_cells(records, out_path), episodes=records)
     if out_path is not None:
@@ -123,8 +143,13 @@ def _run_all(items, run_one, progress: bool, label: str | None) -> list[dict]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     records = []
-    columns = (TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(
-        "success {task.fields[successes]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]eval[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("success {task.fields[successes]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task_id = bar.add_task(label or "", total=len(items), successes=0)
         iterator = as_completed(items) if run_one is None else items

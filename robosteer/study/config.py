@@ -65,17 +65,25 @@ class StudyConfig:
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
-            raise RobosteerError(f"unknown method(s) {', '.join(unknown) or '(none given)'}: choose from "
-                                 f"{', '.join(METHODS)}")
+            raise RobosteerError(
+                f"unknown method(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(METHODS)}"
+            )
         if len(set(self.methods)) != len(self.methods):
             raise RobosteerError(f"--methods lists a method twice: {','.join(self.methods)}")
         if self.dataset is None and self.demos < 2:
             raise RobosteerError(f"--demos must be >= 2 (ranking needs two episodes), got {self.demos}")
         if self.dataset is not None and not Path(self.dataset).is_dir():
-            raise RobosteerError(f"--dataset {self.dataset} is not a folder: give a LeRobot dataset root or drop "
-                                 "--dataset to record demonstrations")
-        for name, value in (("--steps", self.steps), ("--batch-size", self.batch_size), ("--top-k", self.top_k),
-                            ("--episodes", self.episodes), ("--lora-rank", self.lora_rank)):
+            raise RobosteerError(
+                f"--dataset {self.dataset} is not a folder: give a LeRobot dataset root or drop "
+                "--dataset to record demonstrations"
+            )
+        for name, value in (
+            ("--steps", self.steps),
+            ("--batch-size", self.batch_size),
+            ("--top-k", self.top_k),
+            ("--episodes", self.episodes),
+            ("--lora-rank", self.lora_rank),
+        ):
             if value < 1:
                 raise RobosteerError(f"{name} must be >= 1, got {value}")
         if not self.variations:
@@ -88,8 +96,9 @@ class StudyConfig:
             raise RobosteerError(f"--policy {self.policy!r} is neither 'embedded' nor a checkpoint folder")
         out = Path(self.out)
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not self.overwrite)):
-            raise RobosteerError(f"--out {out} already exists and is not empty: choose a new folder or pass "
-                                 "--overwrite")
+            raise RobosteerError(
+                f"--out {out} already exists and is not empty: choose a new folder or pass --overwrite"
+            )
 
     @property
     def finetuned_methods(self) -> tuple[str, ...]:

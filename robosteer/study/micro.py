@@ -25,8 +25,9 @@ TARGETS = {
 """The issues' speed targets (2 CPU cores)."""
 
 
-def bench_sim(task: str = "place_cube", rendered_steps: int = 300, plain_steps: int = 2000,
-              image_size: int = 96) -> dict[str, float]:
+def bench_sim(
+    task: str = "place_cube", rendered_steps: int = 300, plain_steps: int = 2000, image_size: int = 96
+) -> dict[str, float]:
     """Env steps/s with both cameras at ``image_size`` and without rendering (holding the arm near its pose)."""
     import gymnasium as gym
     import numpy as np
@@ -35,8 +36,10 @@ def bench_sim(task: str = "place_cube", rendered_steps: int = 300, plain_steps: 
     from robosteer.constants import OBS_STATE
 
     out = {}
-    for key, cameras, n_steps in (("sim_steps_per_s_rendered", ("front", "wrist"), rendered_steps),
-                                  ("sim_steps_per_s_no_render", (), plain_steps)):
+    for key, cameras, n_steps in (
+        ("sim_steps_per_s_rendered", ("front", "wrist"), rendered_steps),
+        ("sim_steps_per_s_no_render", (), plain_steps),
+    ):
         env = gym.make(sim.TASKS[task], image_size=image_size, cameras=cameras, max_episode_steps=10**9)
         rng = np.random.default_rng(0)
         obs, _ = env.reset(seed=0)
@@ -93,20 +96,23 @@ def bench_ros(seconds: float = 15.0) -> dict[str, Any]:
 
     result = run_ros_benchmark(duration_s=seconds, timeout_s=seconds + 120)
     latency = result.get("obs_to_command_ms") or {}
-    return {**result, "ros_obs_to_command_p50_ms": latency.get("p50"),
-            "ros_obs_to_command_p99_ms": latency.get("p99")}
+    return {**result, "ros_obs_to_command_p50_ms": latency.get("p50"), "ros_obs_to_command_p99_ms": latency.get("p99")}
 
 
-def run_micro(policy: str | None = None, ros_seconds: float = 15.0, sections: tuple[str, ...] | None = None,
-              console=None) -> dict[str, Any]:
+def run_micro(
+    policy: str | None = None, ros_seconds: float = 15.0, sections: tuple[str, ...] | None = None, console=None
+) -> dict[str, Any]:
     """Run every section, print a summary with the targets; returns all figures (section -> dict or error)."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
     runs: dict[str, Callable[[], dict]] = {
-        "sim": bench_sim, "policy": lambda: bench_policy(policy), "rank": lambda: bench_rank(policy),
-        "tuners": lambda: bench_tuners(policy), "ros": lambda: bench_ros(ros_seconds),
+        "sim": bench_sim,
+        "policy": lambda: bench_policy(policy),
+        "rank": lambda: bench_rank(policy),
+        "tuners": lambda: bench_tuners(policy),
+        "ros": lambda: bench_ros(ros_seconds),
     }
     if ros_seconds <= 0:
         runs.pop("ros")

@@ -39,9 +39,16 @@ def plot_success(methods: dict[str, dict], path: Path) -> Path:
         rates = np.array([100 * by_cell[cell]["success_rate"] for cell in cells])
         low = np.array([100 * by_cell[cell]["ci95"][0] for cell in cells])
         high = np.array([100 * by_cell[cell]["ci95"][1] for cell in cells])
-        ax.bar(x + (i - (len(names) - 1) / 2) * width, rates, width, label=name,
-               color=METHOD_COLOURS.get(name), yerr=np.stack([rates - low, high - rates]), capsize=3,
-               error_kw={"elinewidth": 1})
+        ax.bar(
+            x + (i - (len(names) - 1) / 2) * width,
+            rates,
+            width,
+            label=name,
+            color=METHOD_COLOURS.get(name),
+            yerr=np.stack([rates - low, high - rates]),
+            capsize=3,
+            error_kw={"elinewidth": 1},
+        )
     ax.set_xticks(x, [f"{task}\n{variation}" for task, variation in cells], fontsize=8)
     ax.set_ylabel("success % (Wilson 95 % CI)")
     ax.set_ylim(0, 118)  # headroom for the legend

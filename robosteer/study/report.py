@@ -25,8 +25,11 @@ def _num(value, fmt: str, scale: float = 1.0) -> str:
 
 
 def _causal_text(causal: dict) -> str:
-    parts = [f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
-             for key, value in causal.items() if isinstance(value, (int, float))]
+    parts = [
+        f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+        for key, value in causal.items()
+        if isinstance(value, (int, float))
+    ]
     return ", ".join(parts)
 
 
@@ -46,18 +49,23 @@ def success_table(methods: dict[str, dict]) -> list[str]:
 def compute_table(methods: dict[str, dict]) -> list[str]:
     sources = {(e.get("compute") or {}).get("peak_memory_source") or "" for e in methods.values()}
     memory = "peak memory (estimate)" if any(src.startswith("estimate") for src in sources) else "peak memory"
-    lines = [f"| method | trainable params | share of total | step time | {memory} | training wall time | final loss |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| method | trainable params | share of total | step time | {memory} | training wall time | final loss |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, entry in methods.items():
         c = entry.get("compute")
         if not c:
             lines.append(f"| {name} | 0 | 0 % | - | - | - | - |")
             continue
-        share = (c["trainable_params"] / c["total_params"]) if c.get("trainable_params") and c.get("total_params") \
-            else None
-        lines.append(f"| {name} | {_count(c.get('trainable_params'))} | {_num(share, '{:.3f} %', 100)} | "
-                     f"{_num(c.get('step_time_s'), '{:.0f} ms', 1000)} | {_num(c.get('peak_memory_mb'), '{:.0f} MB')} "
-                     f"| {_num(c.get('train_wall_s'), '{:.0f} s')} | {_num(c.get('final_loss'), '{:.4f}')} |")
+        share = (
+            (c["trainable_params"] / c["total_params"]) if c.get("trainable_params") and c.get("total_params") else None
+        )
+        lines.append(
+            f"| {name} | {_count(c.get('trainable_params'))} | {_num(share, '{:.3f} %', 100)} | "
+            f"{_num(c.get('step_time_s'), '{:.0f} ms', 1000)} | {_num(c.get('peak_memory_mb'), '{:.0f} MB')} "
+            f"| {_num(c.get('train_wall_s'), '{:.0f} s')} | {_num(c.get('final_loss'), '{:.4f}')} |"
+        )
     return lines
 
 
@@ -84,8 +92,9 @@ def target_lines(methods: dict[str, dict], task: str) -> list[str]:
         lines.append(f"- {cell[0]} / {cell[1]}: steer - LoRA = {diff:+.0f} points (target +15: {verdict})")
     nominal = steer.get((task, "none"))
     if nominal is not None:
-        lines.append(f"- {task} / none: steer = {100 * nominal:.0f} % (target 80 %: "
-                     f"{'met' if nominal >= 0.8 else 'not met'})")
+        lines.append(
+            f"- {task} / none: steer = {100 * nominal:.0f} % (target 80 %: {'met' if nominal >= 0.8 else 'not met'})"
+        )
     return lines
 
 
@@ -94,42 +103,75 @@ def study_markdown(summary: dict[str, Any]) -> str:
     ranking = summary.get("ranking") or {}
     timing = summary.get("timings_s", {})
     if summary["dataset"].get("first_seed") is not None:
-        demos = (f"Demonstrations: scripted expert, preset `{cfg['demo_variations']}`, seeds from "
-                 f"{summary['dataset']['first_seed']} (disjoint from evaluation).  ")
+        demos = (
+            f"Demonstrations: scripted expert, preset `{cfg['demo_variations']}`, seeds from "
+            f"{summary['dataset']['first_seed']} (disjoint from evaluation).  "
+        )
     else:
         demos = f"Demonstrations: the dataset `{cfg['dataset']}`.  "
     lines = [
-        f"# robosteer study: {cfg['task']} from {summary['dataset']['episodes']} demonstrations", "",
+        f"# robosteer study: {cfg['task']} from {summary['dataset']['episodes']} demonstrations",
+        "",
         f"Command: `{summary.get('command', 'robosteer bench')}`  ",
         f"Base policy `{cfg['policy']}` (fingerprint `{summary.get('policy_fingerprint')}`); every finetuned method: "
         f"{cfg['steps']} steps, batch {cfg['batch_size']}, seed {cfg['seed']}. Evaluation: {cfg['episodes']} episodes "
         f"per cell, seeds {cfg['seed']}..{cfg['seed'] + cfg['episodes'] - 1}, identical for every method.  ",
         demos,
-        f"Machine: {summary['machine']['description']}; total wall time {timing.get('total', 0):.0f} s.", "",
-        "## Success (Wilson 95 % interval)", "", *success_table(methods), "",
-        "![success](plots/success.png)", "",
-        "## Compute (same data, steps, batch and schedule)", "", *compute_table(methods), "",
+        f"Machine: {summary['machine']['description']}; total wall time {timing.get('total', 0):.0f} s.",
+        "",
+        "## Success (Wilson 95 % interval)",
+        "",
+        *success_table(methods),
+        "",
+        "![success](plots/success.png)",
+        "",
+        "## Compute (same data, steps, batch and schedule)",
+        "",
+        *compute_table(methods),
+        "",
     ]
     r = ratios(methods)
     if any(v is not None for v in r.values()):
-        lines += [f"steer / LoRA: trainable parameters x{_num(r['trainable_params'], '{:.4f}')}, step time "
-                  f"x{_num(r['step_time_s'], '{:.2f}')}, peak memory x{_num(r['peak_memory_mb'], '{:.2f}')}, "
-                  f"training wall time x{_num(r['train_wall_s'], '{:.2f}')}.", ""]
+        lines += [
+            f"steer / LoRA: trainable parameters x{_num(r['trainable_params'], '{:.4f}')}, step time "
+            f"x{_num(r['step_time_s'], '{:.2f}')}, peak memory x{_num(r['peak_memory_mb'], '{:.2f}')}, "
+            f"training wall time x{_num(r['train_wall_s'], '{:.2f}')}.",
+            "",
+        ]
     lines += ["![compute](plots/compute.png)", ""]
     if ranking:
-        lines += ["## Head ranking", "",
-                  f"{len(ranking.get('selected', []))} heads selected in {ranking.get('time_s', 0):.1f} s: "
-                  f"{', '.join(ranking.get('selected', [])[:20])}"
-                  + (" ..." if len(ranking.get("selected", [])) > 20 else "") + ".",
-                  *([f"Causal check (action error, chosen heads mean-ablated vs random heads): "
-                     f"{_causal_text(ranking['causal'])}."] if ranking.get("causal") else []), "",
-                  "![heads](plots/heads.png)", ""]
-    lines += ["## Targets (issue 7)", "", *target_lines(methods, cfg["task"]), "",
-              "## Artifacts", "",
-              "- `results.json`: everything above, machine-readable",
-              "- `base_policy/`: the exact base weights every method started from (LeRobot checkpoint)",
-              "- `ranking/heads.json`, `plots/heads.png`: per-head scores and the heatmap",
-              "- `methods/<method>/`: adapters, merged checkpoints, training logs, summary.json",
-              "- `eval/<method>/results.md` and `eval/<method>/videos/*.mp4`: per-method evaluations and videos", "",
-              "Stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in timing.items()) + "."]
+        lines += [
+            "## Head ranking",
+            "",
+            f"{len(ranking.get('selected', []))} heads selected in {ranking.get('time_s', 0):.1f} s: "
+            f"{', '.join(ranking.get('selected', [])[:20])}"
+            + (" ..." if len(ranking.get("selected", [])) > 20 else "")
+            + ".",
+            *(
+                [
+                    f"Causal check (action error, chosen heads mean-ablated vs random heads): "
+                    f"{_causal_text(ranking['causal'])}."
+                ]
+                if ranking.get("causal")
+                else []
+            ),
+            "",
+            "![heads](plots/heads.png)",
+            "",
+        ]
+    lines += [
+        "## Targets (issue 7)",
+        "",
+        *target_lines(methods, cfg["task"]),
+        "",
+        "## Artifacts",
+        "",
+        "- `results.json`: everything above, machine-readable",
+        "- `base_policy/`: the exact base weights every method started from (LeRobot checkpoint)",
+        "- `ranking/heads.json`, `plots/heads.png`: per-head scores and the heatmap",
+        "- `methods/<method>/`: adapters, merged checkpoints, training logs, summary.json",
+        "- `eval/<method>/results.md` and `eval/<method>/videos/*.mp4`: per-method evaluations and videos",
+        "",
+        "Stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in timing.items()) + ".",
+    ]
     return "\n".join(lines) + "\n"

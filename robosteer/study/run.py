@@ -29,18 +29,27 @@ def eval_config_for(config: StudyConfig) -> EvalConfig:
     import sim
 
     unseen = tuple(sim.UNSEEN_TASKS) if config.unseen_tasks is None else tuple(config.unseen_tasks)
-    return EvalConfig(tasks=(config.task,), variations=tuple(config.variations), episodes=config.episodes,
-                      seed=config.seed, workers=config.workers, videos_per_cell=config.videos_per_cell,
-                      image_size=config.image_size, max_steps=config.max_steps,
-                      extra_cells=tuple((t, "none") for t in unseen if t != config.task))
+    return EvalConfig(
+        tasks=(config.task,),
+        variations=tuple(config.variations),
+        episodes=config.episodes,
+        seed=config.seed,
+        workers=config.workers,
+        videos_per_cell=config.videos_per_cell,
+        image_size=config.image_size,
+        max_steps=config.max_steps,
+        extra_cells=tuple((t, "none") for t in unseen if t != config.task),
+    )
 
 
 def machine_description() -> str:
     import torch
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {device}, "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
 
 
 def run_study(config: StudyConfig, *, console=None, command: str | None = None) -> dict[str, Any]:
@@ -78,10 +87,19 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
     else:
         first_seed = config.seed + DEMO_SEED_OFFSET
         console.print(f"[bold]1/4 record[/] {config.demos} expert demonstrations of {config.task}")
-        dataset_root = stages.record_demos(config.task, config.demos, work / "demos", variations=config.demo_variations,
-                                           seed=first_seed, image_size=config.image_size)
-    dataset = {**stages.dataset_summary(dataset_root), "first_seed": first_seed,
-               "root": "demos" if config.dataset is None else str(config.dataset)}
+        dataset_root = stages.record_demos(
+            config.task,
+            config.demos,
+            work / "demos",
+            variations=config.demo_variations,
+            seed=first_seed,
+            image_size=config.image_size,
+        )
+    dataset = {
+        **stages.dataset_summary(dataset_root),
+        "first_seed": first_seed,
+        "root": "demos" if config.dataset is None else str(config.dataset),
+    }
     timings["record"] = time.perf_counter() - t0
 
     base = load_policy(config.policy)
@@ -98,8 +116,9 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
             from robosteer.heads import parse_weights
 
             weights = parse_weights(config.rank_weights)
-        ranking = stages.rank(base, dataset_root, work / "ranking", top_k=config.top_k, seed=config.seed,
-                              weights=weights)
+        ranking = stages.rank(
+            base, dataset_root, work / "ranking", top_k=config.top_k, seed=config.seed, weights=weights
+        )
         timings["rank"] = time.perf_counter() - t0
         shutil.copyfile(work / "ranking" / "heads.png", _plots(work) / "heads.png")
 
@@ -109,9 +128,17 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
         t0 = time.perf_counter()
         policy = base if method == config.finetuned_methods[-1] else load_policy(base_path)
         methods[method] = stages.finetune_method(
-            policy, dataset_root, work / "methods" / method, method=method, steps=config.steps,
-            batch_size=config.batch_size, seed=config.seed, heads=ranking["selected"] if ranking else None,
-            heads_fingerprint=fingerprint, lora_rank=config.lora_rank)
+            policy,
+            dataset_root,
+            work / "methods" / method,
+            method=method,
+            steps=config.steps,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            heads=ranking["selected"] if ranking else None,
+            heads_fingerprint=fingerprint,
+            lora_rank=config.lora_rank,
+        )
         timings[f"finetune_{method}"] = time.perf_counter() - t0
     del base
 
@@ -122,17 +149,26 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
         t0 = time.perf_counter()
         evaluation = evaluate(source, eval_config, work / "eval" / method, label=method)
         timings[f"eval_{method}"] = time.perf_counter() - t0
-        entry = {"eval": {"cells": evaluation.to_dict()["cells"], "wall_time_s": evaluation.meta["wall_time_s"]},
-                 "overall_success": evaluation.overall_success, "compute": None}
+        entry = {
+            "eval": {"cells": evaluation.to_dict()["cells"], "wall_time_s": evaluation.meta["wall_time_s"]},
+            "overall_success": evaluation.overall_success,
+            "compute": None,
+        }
         if method in methods:
             entry["compute"] = methods[method]["compute"]
             entry["checkpoint"] = os.path.relpath(methods[method]["merged"], work)
         results[method] = entry
     if ranking:
         ranking = {**ranking, "heads_json": "ranking/heads.json"}
-    return {"config": config.to_dict(), "dataset": dataset, "policy_fingerprint": fingerprint, "ranking": ranking,
-            "methods": results, "ratios_steer_over_lora": ratios(results),
-            "machine": {"description": machine_description(), "platform": platform.platform()}}
+    return {
+        "config": config.to_dict(),
+        "dataset": dataset,
+        "policy_fingerprint": fingerprint,
+        "ranking": ranking,
+        "methods": results,
+        "ratios_steer_over_lora": ratios(results),
+        "machine": {"description": machine_description(), "platform": platform.platform()},
+    }
 
 
 def _plots(work: Path) -> Path:
@@ -151,7 +187,9 @@ def _write_outputs(summary: dict, work: Path) -> None:
 def _replace_folder(work: Path, out: Path) -> None:
     if out.exists():
         if any(out.iterdir()) and not (out / "results.json").is_file():
-            raise RobosteerError(f"refusing to replace {out}: it is not a robosteer study folder (no results.json); "
-                                 f"the new results are in {work}")
+            raise RobosteerError(
+                f"refusing to replace {out}: it is not a robosteer study folder (no results.json); "
+                f"the new results are in {work}"
+            )
         shutil.rmtree(out)
     os.replace(work, out)

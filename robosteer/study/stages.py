@@ -17,22 +17,26 @@ def record_demos(task: str, n_episodes: int, out: Path, *, variations: str, seed
     """Scripted-expert demonstrations as a LeRobotDataset (``sim.recording.record_dataset``)."""
     from sim.recording import record_dataset
 
-    return Path(record_dataset(task, n_episodes, out, teleop="expert", variations=variations, seed=seed,
-                               image_size=image_size))
+    return Path(
+        record_dataset(task, n_episodes, out, teleop="expert", variations=variations, seed=seed, image_size=image_size)
+    )
 
 
 def dataset_summary(root: Path) -> dict[str, Any]:
     """Episode/frame counts and fps from a LeRobot dataset's meta/info.json."""
     info_path = Path(root) / "meta" / "info.json"
     if not info_path.is_file():
-        raise RobosteerError(f"{root} is not a LeRobot dataset (no meta/info.json): record one with "
-                             "`robosteer record sim` or drop --dataset")
+        raise RobosteerError(
+            f"{root} is not a LeRobot dataset (no meta/info.json): record one with "
+            "`robosteer record sim` or drop --dataset"
+        )
     info = json.loads(info_path.read_text())
     return {"episodes": info.get("total_episodes"), "frames": info.get("total_frames"), "fps": info.get("fps")}
 
 
-def rank(policy, dataset_root: Path, out: Path, *, top_k: int, seed: int,
-         weights: dict[str, float] | None = None) -> dict[str, Any]:
+def rank(
+    policy, dataset_root: Path, out: Path, *, top_k: int, seed: int, weights: dict[str, float] | None = None
+) -> dict[str, Any]:
     """Rank every head (``robosteer.heads.rank_heads``), save heads.json + heads.png into ``out``."""
     from robosteer.heads import RankConfig, rank_heads
 
@@ -41,13 +45,30 @@ def rank(policy, dataset_root: Path, out: Path, *, top_k: int, seed: int,
     ranking = rank_heads(policy, dataset_root, RankConfig(top_k=top_k, seed=seed, **options))
     elapsed = time.perf_counter() - t0
     ranking.save(out)
-    return {"selected": list(ranking.selected), "time_s": elapsed, "heads_json": str(Path(out) / "heads.json"),
-            "causal": ranking.causal, "timings": ranking.timings, "weights": options.get("weights", "default")}
+    return {
+        "selected": list(ranking.selected),
+        "time_s": elapsed,
+        "heads_json": str(Path(out) / "heads.json"),
+        "causal": ranking.causal,
+        "timings": ranking.timings,
+        "weights": options.get("weights", "default"),
+    }
 
 
-def finetune_method(policy, dataset_root: Path, out: Path, *, method: str, steps: int, batch_size: int, seed: int,
-                    heads: list[str] | None, heads_fingerprint: str | None, lora_rank: int,
-                    progress: bool = True) -> dict[str, Any]:
+def finetune_method(
+    policy,
+    dataset_root: Path,
+    out: Path,
+    *,
+    method: str,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    heads: list[str] | None,
+    heads_fingerprint: str | None,
+    lora_rank: int,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Finetune with ``robosteer.tuners.finetune`` (``merged/`` checkpoint written); returns paths and compute figures.
 
     ``policy`` is edited in place (the tuner merges into it).
@@ -55,16 +76,27 @@ def finetune_method(policy, dataset_root: Path, out: Path, *, method: str, steps
     from robosteer.tuners import FinetuneConfig, finetune
 
     steer = method == "steer"
-    config = FinetuneConfig(method=method, steps=steps, batch_size=batch_size, seed=seed, merge=True,
-                            heads=list(heads or []) if steer else [], heads_fingerprint=heads_fingerprint if steer
-                            else None, lora_rank=lora_rank, progress=progress)
+    config = FinetuneConfig(
+        method=method,
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        merge=True,
+        heads=list(heads or []) if steer else [],
+        heads_fingerprint=heads_fingerprint if steer else None,
+        lora_rank=lora_rank,
+        progress=progress,
+    )
     t0 = time.perf_counter()
     result = finetune(policy, dataset_root, config, out_dir=out)
     wall = time.perf_counter() - t0
     if result.merged_dir is None or not Path(result.merged_dir).is_dir():
         raise RobosteerError(f"finetune of {method} wrote no merged checkpoint in {out}")
-    return {"merged": str(result.merged_dir), "adapter": str(result.adapter_dir) if result.adapter_dir else None,
-            "compute": compute_figures(result.summary, wall)}
+    return {
+        "merged": str(result.merged_dir),
+        "adapter": str(result.adapter_dir) if result.adapter_dir else None,
+        "compute": compute_figures(result.summary, wall),
+    }
 
 
 def compute_figures(summary: dict[str, Any], wall: float) -> dict[str, Any]:

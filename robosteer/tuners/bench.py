@@ -40,9 +40,17 @@ def default_bench_heads(layout, n_heads: int = 12, lowest_fraction: float = 0.5)
     return names
 
 
-def benchmark_steer_vs_lora(make_policy: Callable[[], object], batch: dict, heads: list[str], steps: int = 6,
-                            lora_rank: int = 16, head_rank: int = 4, repeats: int = 2,
-                            out_dir: str | Path | None = None, print_results: bool = True) -> dict:
+def benchmark_steer_vs_lora(
+    make_policy: Callable[[], object],
+    batch: dict,
+    heads: list[str],
+    steps: int = 6,
+    lora_rank: int = 16,
+    head_rank: int = 4,
+    repeats: int = 2,
+    out_dir: str | Path | None = None,
+    print_results: bool = True,
+) -> dict:
     """Train steer (full per-head deltas and rank ``head_rank``) and both LoRA variants for ``steps`` steps on the
     same ``batch``; returns and prints the ratios of each steer run to each LoRA run.
 
@@ -50,24 +58,33 @@ def benchmark_steer_vs_lora(make_policy: Callable[[], object], batch: dict, head
     from the mean step time (allocation warm-up); with ``repeats`` > 1 the runs are interleaved and each keeps its
     fastest repetition, which damps the noise of a shared machine.
     """
-    runs = {"steer": {"method": "steer", "heads": heads},
-            f"steer-r{head_rank}": {"method": "steer", "heads": heads, "head_rank": head_rank},
-            "lora-lerobot": {"method": "lora", "lora_targets": "lerobot", "lora_rank": lora_rank},
-            "lora-all-linear": {"method": "lora", "lora_targets": "all-linear", "lora_rank": lora_rank}}
+    runs = {
+        "steer": {"method": "steer", "heads": heads},
+        f"steer-r{head_rank}": {"method": "steer", "heads": heads, "head_rank": head_rank},
+        "lora-lerobot": {"method": "lora", "lora_targets": "lerobot", "lora_rank": lora_rank},
+        "lora-all-linear": {"method": "lora", "lora_targets": "all-linear", "lora_rank": lora_rank},
+    }
     root = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="robosteer-bench-"))
     summaries: dict[str, dict] = {}
     for _ in range(repeats):  # interleaved repeats; keep each run's fastest (least disturbed) repetition
         for name, options in runs.items():
-            config = FinetuneConfig(steps=steps, batch_size=len(batch["action"]), progress=False, overwrite=True,
-                                    warmup_steps=0, **options)
+            config = FinetuneConfig(
+                steps=steps, batch_size=len(batch["action"]), progress=False, overwrite=True, warmup_steps=0, **options
+            )
             torch.manual_seed(0)
-            summary = finetune(make_policy(), None, config, root / name,
-                               make_batches=lambda start: iter([batch] * (steps - start))).summary
+            summary = finetune(
+                make_policy(), None, config, root / name, make_batches=lambda start: iter([batch] * (steps - start))
+            ).summary
             if name not in summaries or summary["mean_step_time_s"] < summaries[name]["mean_step_time_s"]:
                 summaries[name] = summary
     steer = summaries["steer"]
-    report = {"runs": summaries, "heads": heads, "lowest_tuned_layers": steer.get("lowest_tuned_layers"),
-              "device": steer["device"], "comparisons": {}}
+    report = {
+        "runs": summaries,
+        "heads": heads,
+        "lowest_tuned_layers": steer.get("lowest_tuned_layers"),
+        "device": steer["device"],
+        "comparisons": {},
+    }
     for steer_name in [name for name in runs if name.startswith("steer")]:
         for lora_name in [name for name in runs if name.startswith("lora")]:
             report["comparisons"][f"{steer_name}/{lora_name}"] = _ratios(summaries[steer_name], summaries[lora_name])
@@ -98,18 +115,28 @@ def print_report(report: dict) -> None:
     for column in ("run", "trainable", "total", "ms/step", "ms backward", "peak MiB", "final loss"):
         table.add_column(column, justify="right" if column != "run" else "left")
     for name, s in report["runs"].items():
-        table.add_row(name, f"{s['trainable_params']:,}", f"{s['total_params']:,}",
-                      f"{s['mean_step_time_s'] * 1e3:.1f}", f"{s['mean_backward_time_s'] * 1e3:.1f}",
-                      f"{s['peak_memory_bytes'] / 2**20:.1f}", f"{s['final_loss']:.4f}")
+        table.add_row(
+            name,
+            f"{s['trainable_params']:,}",
+            f"{s['total_params']:,}",
+            f"{s['mean_step_time_s'] * 1e3:.1f}",
+            f"{s['mean_backward_time_s'] * 1e3:.1f}",
+            f"{s['peak_memory_bytes'] / 2**20:.1f}",
+            f"{s['final_loss']:.4f}",
+        )
     console.print(table)
-    console.print(f"heads ({len(report['heads'])}): lowest tuned layer per stack {report['lowest_tuned_layers']}; "
-                  f"memory: {next(iter(report['runs'].values()))['peak_memory_source']}")
+    console.print(
+        f"heads ({len(report['heads'])}): lowest tuned layer per stack {report['lowest_tuned_layers']}; "
+        f"memory: {next(iter(report['runs'].values()))['peak_memory_source']}"
+    )
     ok = {True: "[green]meets[/]", False: "[red]misses[/]"}
     for name, r in report["comparisons"].items():
-        console.print(f"{name}: params x{r['trainable_ratio']:.4f} ({ok[r['meets_param_target']]} <= 1/30), "
-                      f"step time x{r['step_time_ratio']:.2f} ({ok[r['meets_time_target']]} <= 0.6), "
-                      f"backward x{r['backward_time_ratio']:.2f}, "
-                      f"peak memory x{r['peak_memory_ratio']:.2f} ({ok[r['meets_memory_target']]} <= 1)")
+        console.print(
+            f"{name}: params x{r['trainable_ratio']:.4f} ({ok[r['meets_param_target']]} <= 1/30), "
+            f"step time x{r['step_time_ratio']:.2f} ({ok[r['meets_time_target']]} <= 0.6), "
+            f"backward x{r['backward_time_ratio']:.2f}, "
+            f"peak memory x{r['peak_memory_ratio']:.2f} ({ok[r['meets_memory_target']]} <= 1)"
+        )
 
 
 def bench_batch(policy, dataset_root: str | Path | None = None, batch_size: int = 8, seed: int = 0) -> dict:
@@ -121,19 +148,28 @@ def bench_batch(policy, dataset_root: str | Path | None = None, batch_size: int 
     generator = torch.Generator().manual_seed(seed)
     config = policy.model.config
     chunk = config.chunk_size
-    batch = {"observation.state": torch.randn(batch_size, policy.state_dim, generator=generator),
-             "action": torch.randn(batch_size, chunk, policy.action_dim, generator=generator),
-             "action_is_pad": torch.zeros(batch_size, chunk, dtype=torch.bool),
-             "task": ["pick up the red cube"] * batch_size}
+    batch = {
+        "observation.state": torch.randn(batch_size, policy.state_dim, generator=generator),
+        "action": torch.randn(batch_size, chunk, policy.action_dim, generator=generator),
+        "action_is_pad": torch.zeros(batch_size, chunk, dtype=torch.bool),
+        "task": ["pick up the red cube"] * batch_size,
+    }
     for key in policy.image_keys:
         size = config.input_features[key].shape[-1]
         batch[key] = torch.rand(batch_size, 3, size, size, generator=generator)
     return batch
 
 
-def run_bench(policy: str | None = None, dataset_root: str | Path | None = None, heads: list[str] | None = None,
-              steps: int = 8, batch_size: int = 8, lora_rank: int = 16, head_rank: int = 4,
-              repeats: int = 3) -> dict:
+def run_bench(
+    policy: str | None = None,
+    dataset_root: str | Path | None = None,
+    heads: list[str] | None = None,
+    steps: int = 8,
+    batch_size: int = 8,
+    lora_rank: int = 16,
+    head_rank: int = 4,
+    repeats: int = 3,
+) -> dict:
     """The ``make bench`` entry: a checkpoint path / 'embedded', or (None) a from-scratch SmolVLA of the embedded
     policy's architecture (timings and memory do not depend on the weights)."""
     from robosteer.policies import load_policy

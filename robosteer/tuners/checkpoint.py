@@ -21,13 +21,20 @@ from robosteer.errors import RobosteerError
 LATEST = "latest"
 
 
-def save_checkpoint(ckpt_root: Path, step: int, named_trainable: dict[str, torch.Tensor],
-                    optimizer: torch.optim.Optimizer, scheduler, extra: dict) -> Path:
+def save_checkpoint(
+    ckpt_root: Path,
+    step: int,
+    named_trainable: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    extra: dict,
+) -> Path:
     """Write ``<ckpt_root>/latest`` for ``step`` (replacing the previous one)."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".ckpt-", dir=ckpt_root))
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in named_trainable.items()},
-              str(tmp / "trainable.safetensors"))
+    save_file(
+        {k: v.detach().to("cpu").contiguous() for k, v in named_trainable.items()}, str(tmp / "trainable.safetensors")
+    )
     opt_state = optimizer.state_dict()
     tensors, scalars = {}, {}
     for index, per_param in opt_state["state"].items():
@@ -38,8 +45,13 @@ def save_checkpoint(ckpt_root: Path, step: int, named_trainable: dict[str, torch
                 scalars[f"{index}.{key}"] = value
     tensors["rng.torch"] = torch.get_rng_state()
     save_file(tensors, str(tmp / "optimizer.safetensors"))
-    state = {"step": step, "param_groups": opt_state["param_groups"], "optimizer_scalars": scalars,
-             "scheduler": scheduler.state_dict(), **extra}
+    state = {
+        "step": step,
+        "param_groups": opt_state["param_groups"],
+        "optimizer_scalars": scalars,
+        "scheduler": scheduler.state_dict(),
+        **extra,
+    }
     (tmp / "state.json").write_text(json.dumps(state, indent=2))
     target = ckpt_root / LATEST
     if target.exists():
@@ -55,21 +67,25 @@ def save_checkpoint(ckpt_root: Path, step: int, named_trainable: dict[str, torch
 def read_checkpoint_state(ckpt_dir: Path) -> dict:
     path = ckpt_dir / "state.json"
     if not path.is_file():
-        raise RobosteerError(f"{ckpt_dir} is not a robosteer training checkpoint (no state.json); "
-                             "drop --resume to start fresh")
+        raise RobosteerError(
+            f"{ckpt_dir} is not a robosteer training checkpoint (no state.json); drop --resume to start fresh"
+        )
     return json.loads(path.read_text())
 
 
 @torch.no_grad()
-def load_checkpoint(ckpt_dir: Path, named_trainable: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-                    scheduler) -> dict:
+def load_checkpoint(
+    ckpt_dir: Path, named_trainable: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, scheduler
+) -> dict:
     """Restore trainable tensors, optimizer, scheduler and torch RNG; returns state.json's content."""
     state = read_checkpoint_state(ckpt_dir)
     saved = load_file(str(ckpt_dir / "trainable.safetensors"))
     if set(saved) != set(named_trainable):
-        raise RobosteerError(f"checkpoint {ckpt_dir} trains other parameters than this run (e.g. "
-                             f"{sorted(set(saved) ^ set(named_trainable))[:3]}); resume with the same method and "
-                             "heads, or drop --resume")
+        raise RobosteerError(
+            f"checkpoint {ckpt_dir} trains other parameters than this run (e.g. "
+            f"{sorted(set(saved) ^ set(named_trainable))[:3]}); resume with the same method and "
+            "heads, or drop --resume"
+        )
     for key, param in named_trainable.items():
         param.copy_(saved[key].to(param.device, param.dtype))
     tensors = load_file(str(ckpt_dir / "optimizer.safetensors"))

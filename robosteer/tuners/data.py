@@ -55,14 +55,17 @@ def check_dataset_features(policy, meta) -> None:
         raise RobosteerError(
             f"the dataset at {meta.root} lacks {missing} that the policy needs (it has "
             f"{sorted(k for k in have if not k.startswith(('index', 'frame_index', 'episode_index', 'timestamp')))}); "
-            "record the dataset with the policy's cameras/state, or use a policy made for this dataset")
+            "record the dataset with the policy's cameras/state, or use a policy made for this dataset"
+        )
     for key, feature in wanted.items():
         if "image" in key:
             continue  # the processors resize images; only presence matters
         want, got = tuple(feature.shape), tuple(have[key]["shape"])
         if want[-1:] != got[-1:]:
-            raise RobosteerError(f"dataset feature {key} has shape {got} but the policy expects {want}; "
-                                 "the dataset was recorded for another robot or policy")
+            raise RobosteerError(
+                f"dataset feature {key} has shape {got} but the policy expects {want}; "
+                "the dataset was recorded for another robot or policy"
+            )
 
 
 def open_dataset(policy, dataset_root: str | Path):
@@ -73,8 +76,10 @@ def open_dataset(policy, dataset_root: str | Path):
 
     root = Path(dataset_root)
     if not (root / "meta" / "info.json").is_file():
-        raise RobosteerError(f"{root} is not a LeRobot dataset (no meta/info.json); record one with "
-                             "`robosteer record` or pass the dataset folder")
+        raise RobosteerError(
+            f"{root} is not a LeRobot dataset (no meta/info.json); record one with "
+            "`robosteer record` or pass the dataset folder"
+        )
     repo_id = f"local/{root.name}"
     meta = LeRobotDatasetMetadata(repo_id, root=root)
     check_dataset_features(policy, meta)

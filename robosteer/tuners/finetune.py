@@ -61,9 +61,11 @@ def read_heads_json(path: str | Path) -> tuple[list[str], str | None]:
 def check_heads(policy, heads: list[str], heads_fingerprint: str | None, fingerprint: str | None) -> None:
     """Refuse heads ranked on another policy or naming heads this policy lacks."""
     if heads_fingerprint and fingerprint and heads_fingerprint != fingerprint:
-        raise RobosteerError(f"the heads were ranked on policy {heads_fingerprint[:12]} but this policy is "
-                             f"{fingerprint[:12]}; rank the heads of this policy (`robosteer rank`) or pass the "
-                             "policy the heads.json was made for")
+        raise RobosteerError(
+            f"the heads were ranked on policy {heads_fingerprint[:12]} but this policy is "
+            f"{fingerprint[:12]}; rank the heads of this policy (`robosteer rank`) or pass the "
+            "policy the heads.json was made for"
+        )
     try:
         policy.layout.validate_heads(heads)
     except ValueError as err:
@@ -75,8 +77,10 @@ def _prepare_out_dir(out_dir: Path, config: FinetuneConfig) -> None:
         if config.resume:
             return
         if not config.overwrite:
-            raise RobosteerError(f"output folder {out_dir} is not empty; pass --resume to continue that run, "
-                                 "--overwrite to replace it, or another --out")
+            raise RobosteerError(
+                f"output folder {out_dir} is not empty; pass --resume to continue that run, "
+                "--overwrite to replace it, or another --out"
+            )
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -95,8 +99,14 @@ def _fingerprint(policy) -> str | None:
     return fingerprint() if callable(fingerprint) else None
 
 
-def finetune(policy, dataset_root: str | Path | None, config: FinetuneConfig, out_dir: str | Path | None = None, *,
-             make_batches: Callable[[int], Iterator[dict]] | None = None) -> FinetuneResult:
+def finetune(
+    policy,
+    dataset_root: str | Path | None,
+    config: FinetuneConfig,
+    out_dir: str | Path | None = None,
+    *,
+    make_batches: Callable[[int], Iterator[dict]] | None = None,
+) -> FinetuneResult:
     """Finetune ``policy`` (edited in place) on the LeRobot dataset at ``dataset_root``.
 
     ``make_batches`` replaces the dataset (any ``start_step -> iterator of batches`` that ``policy.loss`` accepts).
@@ -125,13 +135,22 @@ def finetune(policy, dataset_root: str | Path | None, config: FinetuneConfig, ou
     model = policy.model
     tuner = peft_model = None
     if config.method == "steer":
-        tuner = HeadTunerModel(model, policy.layout, HeadTunerConfig(
-            heads=config.heads, kv=config.head_kv, rank=config.head_rank,
-            train_action_projections=config.train_action_projections, init_seed=config.seed))
+        tuner = HeadTunerModel(
+            model,
+            policy.layout,
+            HeadTunerConfig(
+                heads=config.heads,
+                kv=config.head_kv,
+                rank=config.head_rank,
+                train_action_projections=config.train_action_projections,
+                init_seed=config.seed,
+            ),
+        )
         named = tuner.adapter_state_dict()
     elif config.method == "lora":
-        peft_model = inject_lora(model, policy.layout, config.lora_rank, config.lora_alpha, config.lora_targets,
-                                 config.seed)
+        peft_model = inject_lora(
+            model, policy.layout, config.lora_rank, config.lora_alpha, config.lora_targets, config.seed
+        )
         named = {n: p for n, p in model.named_parameters() if p.requires_grad}
     else:
         model.requires_grad_(True)
@@ -175,10 +194,12 @@ def adapter_kind(adapter_dir: str | Path) -> str:
     if (adapter_dir / "adapter").is_dir():
         return adapter_kind(adapter_dir / "adapter")
     if (adapter_dir / "config.json").is_file():
-        raise RobosteerError(f"{adapter_dir} is a full policy checkpoint, not an adapter; load it as the policy "
-                             "(--policy PATH) instead")
-    raise RobosteerError(f"{adapter_dir} holds no steer or LoRA adapter; pass the adapter/ folder of a "
-                         "`robosteer finetune` run")
+        raise RobosteerError(
+            f"{adapter_dir} is a full policy checkpoint, not an adapter; load it as the policy (--policy PATH) instead"
+        )
+    raise RobosteerError(
+        f"{adapter_dir} holds no steer or LoRA adapter; pass the adapter/ folder of a `robosteer finetune` run"
+    )
 
 
 def apply_adapter(policy, adapter_dir: str | Path, merge: bool = True):

@@ -41,15 +41,26 @@ def lora_target_modules(model: nn.Module, layout: HeadLayout, targets: str) -> s
     raise RobosteerError(f"unknown LoRA targets {targets!r}; use 'lerobot' or 'all-linear'")
 
 
-def inject_lora(model: nn.Module, layout: HeadLayout, rank: int = 16, alpha: float | None = None,
-                targets: str = "lerobot", seed: int = 0):
+def inject_lora(
+    model: nn.Module,
+    layout: HeadLayout,
+    rank: int = 16,
+    alpha: float | None = None,
+    targets: str = "lerobot",
+    seed: int = 0,
+):
     """Freeze ``model`` and add LoRA adapters in place; returns the ``PeftModel`` (its base is ``model``)."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     target_modules = lora_target_modules(model, layout, targets)
-    config = LoraConfig(r=rank, lora_alpha=alpha if alpha is not None else rank, lora_dropout=0.0,
-                        target_modules=target_modules, bias="none")
+    config = LoraConfig(
+        r=rank,
+        lora_alpha=alpha if alpha is not None else rank,
+        lora_dropout=0.0,
+        target_modules=target_modules,
+        bias="none",
+    )
     for param in model.parameters():
         param.requires_grad_(False)
     with torch.random.fork_rng(devices=[]):
@@ -76,6 +87,8 @@ def load_lora(model: nn.Module, adapter_dir: str | Path, policy_fingerprint: str
     if meta_path.is_file():
         saved = json.loads(meta_path.read_text()).get("policy_fingerprint")
         if saved and policy_fingerprint and saved != policy_fingerprint:
-            raise RobosteerError(f"LoRA adapter {adapter_dir} was trained on policy {saved[:12]} but this policy is "
-                                 f"{policy_fingerprint[:12]}; load it onto the base policy it was trained on")
+            raise RobosteerError(
+                f"LoRA adapter {adapter_dir} was trained on policy {saved[:12]} but this policy is "
+                f"{policy_fingerprint[:12]}; load it onto the base policy it was trained on"
+            )
     return PeftModel.from_pretrained(model, str(adapter_dir))

@@ -9,16 +9,28 @@ import numpy as np
 from robosteer.constants import ACTION, ACTION_DIM, CAMERAS, OBS_STATE, STATE_DIM, image_key
 
 
-def write_tiny_dataset(root: str | Path, n_episodes: int = 2, frames: int = 12, image_size: int = 32,
-                       cameras: tuple[str, ...] = CAMERAS, fps: int = 15, seed: int = 0) -> Path:
+def write_tiny_dataset(
+    root: str | Path,
+    n_episodes: int = 2,
+    frames: int = 12,
+    image_size: int = 32,
+    cameras: tuple[str, ...] = CAMERAS,
+    fps: int = 15,
+    seed: int = 0,
+) -> Path:
     """Write a LeRobotDataset whose action is a fixed linear function of the state (so a policy can learn it)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    features = {OBS_STATE: {"dtype": "float32", "shape": (STATE_DIM,), "names": None},
-                ACTION: {"dtype": "float32", "shape": (ACTION_DIM,), "names": None}}
+    features = {
+        OBS_STATE: {"dtype": "float32", "shape": (STATE_DIM,), "names": None},
+        ACTION: {"dtype": "float32", "shape": (ACTION_DIM,), "names": None},
+    }
     for cam in cameras:
-        features[image_key(cam)] = {"dtype": "image", "shape": (image_size, image_size, 3),
-                                    "names": ["height", "width", "channels"]}
+        features[image_key(cam)] = {
+            "dtype": "image",
+            "shape": (image_size, image_size, 3),
+            "names": ["height", "width", "channels"],
+        }
     root = Path(root)
     dataset = LeRobotDataset.create(f"local/{root.name}", fps, root=root, features=features, use_videos=False)
     rng = np.random.default_rng(seed)

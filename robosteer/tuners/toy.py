@@ -19,13 +19,26 @@ from robosteer.policies.layout import layout_for_hf_decoder
 class DecoderPolicy:
     """A tiny Llama with the tuner-facing policy interface."""
 
-    def __init__(self, n_layers: int = 3, n_heads: int = 4, n_kv_heads: int | None = None, hidden: int = 32,
-                 vocab: int = 48, seed: int = 0):
+    def __init__(
+        self,
+        n_layers: int = 3,
+        n_heads: int = 4,
+        n_kv_heads: int | None = None,
+        hidden: int = 32,
+        vocab: int = 48,
+        seed: int = 0,
+    ):
         from transformers import LlamaConfig, LlamaForCausalLM
 
-        config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden,
-                             num_hidden_layers=n_layers, num_attention_heads=n_heads,
-                             num_key_value_heads=n_kv_heads or n_heads, max_position_embeddings=64)
+        config = LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=n_layers,
+            num_attention_heads=n_heads,
+            num_key_value_heads=n_kv_heads or n_heads,
+            max_position_embeddings=64,
+        )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.model = LlamaForCausalLM(config)

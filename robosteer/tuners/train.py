@@ -68,9 +68,15 @@ def resolve_precision(config: FinetuneConfig, device: torch.device) -> str:
     return "no"
 
 
-def train_loop(model: torch.nn.Module, named_trainable: dict[str, torch.nn.Parameter],
-               loss_fn: Callable[[dict], torch.Tensor], make_batches: Callable[[int], Iterator[dict]],
-               config: FinetuneConfig, out_dir: Path, run_info: dict | None = None) -> dict:
+def train_loop(
+    model: torch.nn.Module,
+    named_trainable: dict[str, torch.nn.Parameter],
+    loss_fn: Callable[[dict], torch.Tensor],
+    make_batches: Callable[[int], Iterator[dict]],
+    config: FinetuneConfig,
+    out_dir: Path,
+    run_info: dict | None = None,
+) -> dict:
     """Train ``named_trainable`` (everything else frozen) and return the run's statistics.
 
     Writes ``<out_dir>/log.jsonl`` and ``<out_dir>/checkpoints/latest``. A non-finite loss or gradient stops the
@@ -90,7 +96,8 @@ def train_loop(model: torch.nn.Module, named_trainable: dict[str, torch.nn.Param
         raise RobosteerError("nothing to train: the method left no trainable parameters")
     optimizer = torch.optim.AdamW(params, lr=config.peak_lr, betas=config.betas, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_with_warmup(config.warmup, config.steps, config.min_lr_ratio))
+        optimizer, cosine_with_warmup(config.warmup, config.steps, config.min_lr_ratio)
+    )
     ckpt_root = out_dir / "checkpoints"
     log_path = out_dir / "log.jsonl"
     start_step, last_good = 0, None
@@ -101,8 +108,11 @@ def train_loop(model: torch.nn.Module, named_trainable: dict[str, torch.nn.Param
     elif log_path.exists():
         log_path.unlink()
     extra = {"config": config.to_dict(), **(run_info or {})}
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-                if precision != "no" else nullcontext())
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+        if precision != "no"
+        else nullcontext()
+    )
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -119,7 +129,7 @@ def train_loop(model: torch.nn.Module, named_trainable: dict[str, torch.nn.Param
             _sync(device)
             t0 = time.perf_counter()
             measure = step == start_step  # activations do not change between steps; step 1 is not timed
-            with autocast, (meter.hooks() if measure else nullcontext()):
+            with autocast, meter.hooks() if measure else nullcontext():
                 loss = loss_fn(batch)
             _sync(device)
             t1 = time.perf_counter()
@@ -151,8 +161,13 @@ def train_loop(model: torch.nn.Module, named_trainable: dict[str, torch.nn.Param
             timings.append({"forward_s": t1 - t0, "backward_s": t2 - t1, "step_s": t3 - t0})
             done = step + 1
             if done % config.log_every == 0 or done == config.steps:
-                record = {"step": done, "loss": loss_value, "lr": scheduler.get_last_lr()[0],
-                          "grad_norm": float(grad_norm), "step_time_s": t3 - t0}
+                record = {
+                    "step": done,
+                    "loss": loss_value,
+                    "lr": scheduler.get_last_lr()[0],
+                    "grad_norm": float(grad_norm),
+                    "step_time_s": t3 - t0,
+                }
                 log.write(json.dumps(record) + "\n")
                 log.flush()
             if progress is not None:
@@ -164,8 +179,9 @@ def train_loop(model: torch.nn.Module, named_trainable: dict[str, torch.nn.Param
     if progress is not None:
         progress.close()
     wall = time.perf_counter() - t_start
-    summary = _summary(timings, wall, precision, device, meter, named_trainable, optimizer, model, loss_value,
-                       start_step, config)
+    summary = _summary(
+        timings, wall, precision, device, meter, named_trainable, optimizer, model, loss_value, start_step, config
+    )
     _warn_dead(dead)
     summary["zero_gradient_params"] = {"count": len(dead), "names": dead[:20]}
     return summary
@@ -181,7 +197,8 @@ def _warn_dead(dead: list[str]) -> None:
     first step (their B starts at zero), so this is judged over the whole run."""
     if dead:
         logging.getLogger(__name__).warning(
-            "%d trainable tensor(s) never got a gradient and did not train (e.g. %s)", len(dead), ", ".join(dead[:3]))
+            "%d trainable tensor(s) never got a gradient and did not train (e.g. %s)", len(dead), ", ".join(dead[:3])
+        )
 
 
 def _progress(config: FinetuneConfig, start_step: int):
@@ -195,40 +212,62 @@ def _progress(config: FinetuneConfig, start_step: int):
 def _stop_on_nan(log, step: int, value: float, last_good: int | None, ckpt_root: Path, what: str = "loss"):
     log.write(json.dumps({"step": step + 1, "loss": None, "error": f"non-finite {what} ({value})"}) + "\n")
     log.flush()
-    where = (f"the last good checkpoint is {ckpt_root / LATEST} (step {last_good})" if last_good
-             else "no checkpoint was written before it")
-    raise RobosteerError(f"{what} became {value} at step {step + 1}; training stopped before that update, {where}. "
-                         "Lower --lr, check the dataset for NaN values, or resume from the checkpoint")
+    where = (
+        f"the last good checkpoint is {ckpt_root / LATEST} (step {last_good})"
+        if last_good
+        else "no checkpoint was written before it"
+    )
+    raise RobosteerError(
+        f"{what} became {value} at step {step + 1}; training stopped before that update, {where}. "
+        "Lower --lr, check the dataset for NaN values, or resume from the checkpoint"
+    )
 
 
 def _truncate_log(log_path: Path, step: int) -> None:
     if not log_path.exists():
         return
-    kept = [line for line in log_path.read_text().splitlines()
-            if line.strip() and (json.loads(line).get("step") or 0) <= step]
+    kept = [
+        line
+        for line in log_path.read_text().splitlines()
+        if line.strip() and (json.loads(line).get("step") or 0) <= step
+    ]
     log_path.write_text("".join(line + "\n" for line in kept))
 
 
-def _summary(timings, wall, precision, device, meter, named_trainable, optimizer, model, final_loss, start_step,
-             config) -> dict:
+def _summary(
+    timings, wall, precision, device, meter, named_trainable, optimizer, model, final_loss, start_step, config
+) -> dict:
     steady = timings[1:] if len(timings) > 1 else timings
     mean = (lambda key: sum(t[key] for t in steady) / len(steady)) if steady else (lambda key: float("nan"))
     trainable = sum(p.numel() for p in named_trainable.values())
     total = sum(p.numel() for p in model.parameters())
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     grad_bytes = sum(p.numel() * p.element_size() for p in named_trainable.values())
-    opt_bytes = sum(v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values()
-                    if torch.is_tensor(v))
+    opt_bytes = sum(
+        v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)
+    )
     estimate = param_bytes + grad_bytes + opt_bytes + meter.bytes
     summary = {
-        "method": config.method, "steps": config.steps, "resumed_from_step": start_step,
-        "trainable_params": trainable, "total_params": total, "trainable_fraction": trainable / max(1, total),
-        "mean_step_time_s": mean("step_s"), "mean_forward_time_s": mean("forward_s"),
-        "mean_backward_time_s": mean("backward_s"), "wall_time_s": wall, "final_loss": final_loss,
-        "device": str(device), "mixed_precision": precision,
-        "activation_bytes": meter.bytes, "peak_memory_estimate_bytes": estimate,
+        "method": config.method,
+        "steps": config.steps,
+        "resumed_from_step": start_step,
+        "trainable_params": trainable,
+        "total_params": total,
+        "trainable_fraction": trainable / max(1, total),
+        "mean_step_time_s": mean("step_s"),
+        "mean_forward_time_s": mean("forward_s"),
+        "mean_backward_time_s": mean("backward_s"),
+        "wall_time_s": wall,
+        "final_loss": final_loss,
+        "device": str(device),
+        "mixed_precision": precision,
+        "activation_bytes": meter.bytes,
+        "peak_memory_estimate_bytes": estimate,
         "peak_memory_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else estimate,
-        "peak_memory_source": ("torch.cuda.max_memory_allocated" if device.type == "cuda" else
-                               "estimate: parameters + gradients + optimizer state + activations saved for backward"),
+        "peak_memory_source": (
+            "torch.cuda.max_memory_allocated"
+            if device.type == "cuda"
+            else "estimate: parameters + gradients + optimizer state + activations saved for backward"
+        ),
     }
     return summary

@@ -28,8 +28,16 @@ class HeadDeltaLinear(nn.Module):
         rank: None for a full delta per slice, else the rank r of ``B @ A``.
     """
 
-    def __init__(self, base_layer: nn.Linear, labels: list[str], slices: list[slice], axis: str,
-                 rank: int | None = None, scale: float = 1.0, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        base_layer: nn.Linear,
+        labels: list[str],
+        slices: list[slice],
+        axis: str,
+        rank: int | None = None,
+        scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         if axis not in (ROWS, COLS):
             raise ValueError(f"axis must be {ROWS!r} or {COLS!r}, got {axis!r}")

@@ -48,8 +48,9 @@ class HeadTunerModel:
         try:
             head_ids = layout.validate_heads(config.heads)
         except ValueError as err:
-            raise RobosteerError(f"{err}. Rank the heads of this policy with `robosteer rank` and use its heads.json"
-                                 ) from None
+            raise RobosteerError(
+                f"{err}. Rank the heads of this policy with `robosteer rank` and use its heads.json"
+            ) from None
         self.head_ids = head_ids
         plan = self._plan(head_ids)
         for param in model.parameters():
@@ -60,11 +61,14 @@ class HeadTunerModel:
             attn = model.get_submodule(module_path)
             base = getattr(attn, proj)
             if not isinstance(base, nn.Linear):
-                raise RobosteerError(f"{module_path}.{proj} is a {type(base).__name__}, not an nn.Linear; "
-                                     "unload other adapters (merge LoRA first) before steering")
+                raise RobosteerError(
+                    f"{module_path}.{proj} is a {type(base).__name__}, not an nn.Linear; "
+                    "unload other adapters (merge LoRA first) before steering"
+                )
             labels, slices = zip(*entries, strict=True)
-            layer = HeadDeltaLinear(base, list(labels), list(slices), _PROJ_AXIS[proj], config.rank, config.scale,
-                                    generator)
+            layer = HeadDeltaLinear(
+                base, list(labels), list(slices), _PROJ_AXIS[proj], config.rank, config.scale, generator
+            )
             setattr(attn, proj, layer)
             self.wrapped[f"{module_path}.{proj}"] = layer
         self.action_modules: dict[str, nn.Module] = {}
@@ -77,8 +81,10 @@ class HeadTunerModel:
                 module.requires_grad_(True)
                 self.action_modules[path] = module
             if not self.action_modules:
-                raise RobosteerError(f"train_action_projections is on but none of {list(config.action_projections)} "
-                                     "exists in this policy; set action_projections to its module paths")
+                raise RobosteerError(
+                    f"train_action_projections is on but none of {list(config.action_projections)} "
+                    "exists in this policy; set action_projections to its module paths"
+                )
 
     def _plan(self, head_ids: list[HeadId]) -> dict[tuple[str, str], list[tuple[str, slice]]]:
         """``{(module_path, proj): [(label, slice), ...]}`` in a fixed order."""
@@ -95,7 +101,8 @@ class HeadTunerModel:
                 raise RobosteerError(
                     f"{head.name}: {site.stack}.L{site.layer} uses grouped-query attention ({site.n_heads} query heads, "
                     f"{site.n_kv_heads} KV heads), so the head has no k/v rows of its own; use kv='shared' to train "
-                    "its group's k/v rows (shared with the group) or kv='off'")
+                    "its group's k/v rows (shared with the group) or kv='off'"
+                )
             group = head.head // site.group_size
             label = f"{site.stack}.L{site.layer}.KV{group}"
             for proj in ("k_proj", "v_proj"):
@@ -106,8 +113,9 @@ class HeadTunerModel:
     # -- parameters ------------------------------------------------------------------------------------------------
     def adapter_state_dict(self) -> dict[str, torch.Tensor]:
         """Every trainable tensor, keyed ``<module_path>.<proj>.<delta|lora_A|lora_B>`` (+ action projections)."""
-        state = {f"{path}.{name}": p for path, layer in self.wrapped.items()
-                 for name, p in layer.delta_parameters().items()}
+        state = {
+            f"{path}.{name}": p for path, layer in self.wrapped.items() for name, p in layer.delta_parameters().items()
+        }
         for path, module in self.action_modules.items():
             state.update({f"{path}.{name}": p for name, p in module.named_parameters()})
         return state
@@ -161,9 +169,15 @@ class HeadTunerModel:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.adapter_state_dict().items()}
         save_file(tensors, str(tmp / WEIGHTS_FILE))
-        meta = {"method": "steer", "policy_fingerprint": policy_fingerprint, "architecture": self.layout.architecture,
-                "heads": [h.name for h in sorted(self.head_ids)], "config": self.config.to_dict(),
-                "n_trainable": self.n_trainable(), **(extra or {})}
+        meta = {
+            "method": "steer",
+            "policy_fingerprint": policy_fingerprint,
+            "architecture": self.layout.architecture,
+            "heads": [h.name for h in sorted(self.head_ids)],
+            "config": self.config.to_dict(),
+            "n_trainable": self.n_trainable(),
+            **(extra or {}),
+        }
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -171,15 +185,17 @@ class HeadTunerModel:
         return out_dir
 
     @classmethod
-    def from_adapter(cls, model: nn.Module, layout: HeadLayout, adapter_dir: str | Path,
-                     policy_fingerprint: str | None) -> HeadTunerModel:
+    def from_adapter(
+        cls, model: nn.Module, layout: HeadLayout, adapter_dir: str | Path, policy_fingerprint: str | None
+    ) -> HeadTunerModel:
         """Inject the adapter saved in ``adapter_dir``; refuses a policy with another fingerprint."""
         meta = read_adapter_config(adapter_dir)
         saved = meta.get("policy_fingerprint")
         if saved and policy_fingerprint and saved != policy_fingerprint:
             raise RobosteerError(
                 f"adapter {adapter_dir} was trained on policy {saved[:12]} but this policy is "
-                f"{policy_fingerprint[:12]}; load it onto the base policy it was trained on")
+                f"{policy_fingerprint[:12]}; load it onto the base policy it was trained on"
+            )
         tuner = cls(model, layout, HeadTunerConfig.from_dict(meta["config"]))
         tensors = load_file(str(Path(adapter_dir) / WEIGHTS_FILE))
         tuner.load_adapter_state_dict(tensors)
@@ -190,18 +206,24 @@ class HeadTunerModel:
         own = self.adapter_state_dict()
         if set(own) != set(tensors):
             missing, extra = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-            raise RobosteerError(f"adapter tensors do not match this policy (missing {missing[:3]}, unexpected "
-                                 f"{extra[:3]}); was it saved for another architecture?")
+            raise RobosteerError(
+                f"adapter tensors do not match this policy (missing {missing[:3]}, unexpected "
+                f"{extra[:3]}); was it saved for another architecture?"
+            )
         for key, param in own.items():
             if param.shape != tensors[key].shape:
-                raise RobosteerError(f"adapter tensor {key} has shape {tuple(tensors[key].shape)}, this policy needs "
-                                     f"{tuple(param.shape)}; the adapter belongs to another policy")
+                raise RobosteerError(
+                    f"adapter tensor {key} has shape {tuple(tensors[key].shape)}, this policy needs "
+                    f"{tuple(param.shape)}; the adapter belongs to another policy"
+                )
             param.copy_(tensors[key].to(param.dtype))
 
 
 def read_adapter_config(adapter_dir: str | Path) -> dict:
     path = Path(adapter_dir) / CONFIG_FILE
     if not path.is_file():
-        raise RobosteerError(f"{adapter_dir} holds no {CONFIG_FILE}; pass the adapter/ folder written by "
-                             "`robosteer finetune --method steer`")
+        raise RobosteerError(
+            f"{adapter_dir} holds no {CONFIG_FILE}; pass the adapter/ folder written by "
+            "`robosteer finetune --method steer`"
+        )
     return json.loads(path.read_text())

@@ -102,6 +102,9 @@ PARAMETERS: dict[str, Param] = {
     "diagnostics_topic": Param("~/diagnostics", "std_msgs/String JSON counters"),
     "diagnostics_rate_hz": Param(1.0, "diagnostics publish rate"),
     "start_enabled": Param(False, "start enabled (default false: publish nothing until ~/enable true)"),
+    "torch_threads": Param(
+        1, "torch CPU threads for inference (0: torch's default); 1 keeps latency low when the cores are shared"
+    ),
 }
 
 
@@ -144,6 +147,10 @@ class PolicyNode(Node):
         self.gripper_width: float | None = None
         self.images = {name: LatestBuffer(p["max_image_age_s"], clock=time.monotonic) for name in p["camera_names"]}
 
+        if p["torch_threads"] > 0:
+            import torch
+
+            torch.set_num_threads(int(p["torch_threads"]))
         self.policy = policy
         if self.policy is None and p["policy"]:
             from robosteer.policies import load_policy

@@ -20,7 +20,6 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
@@ -37,7 +36,7 @@ from robosteer.ros_messages import any_image_rgb, image_kind, joint_state_arm, j
 from ros_nodes.chunk_queue import ActionChunkQueue
 from ros_nodes.diagnostics import ControlDiagnostics, to_json
 from ros_nodes.gripper import make_gripper
-from ros_nodes.ros_io import Param, declare_all, float_array, joint_trajectory, now_seconds
+from ros_nodes.ros_io import Param, declare_all, float_array, joint_trajectory, now_seconds, spin_node
 from ros_nodes.safety import FR3_LOWER, FR3_MAX_VELOCITY, FR3_UPPER, SafetyConfig, SafetyFilter, StaleInputWatchdog  # noqa: E501
 
 NODE_NAME = "robosteer_policy"
@@ -395,14 +394,4 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = PolicyNode()
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(PolicyNode, lambda: MultiThreadedExecutor(num_threads=3), args)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 
-import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -26,7 +25,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robosteer.errors import RobosteerError
 from robosteer.ros_dataset import EpisodeSink, parse_labels
 from robosteer.ros_recording import RecordingConfig, RecordingSession, TopicSpec
-from ros_nodes.ros_io import Param, declare_all, now_seconds
+from ros_nodes.ros_io import Param, declare_all, now_seconds, spin_node
 
 NODE_NAME = "robosteer_recorder"
 
@@ -208,14 +207,4 @@ class RecorderNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = RecorderNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(RecorderNode, SingleThreadedExecutor, args)

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import rclpy
 from builtin_interfaces.msg import Duration
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
@@ -90,3 +92,21 @@ def image_message(rgb: np.ndarray, t: float, frame_id: str = "") -> Image:
     msg.step = 3 * msg.width
     msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
     return msg
+
+
+def spin_node(make_node, make_executor, args=None) -> None:
+    """Run one node until Ctrl-C or shutdown: ``rclpy.init``, spin ``make_node()`` on ``make_executor()``, clean up.
+
+    Both are factories because nodes and executors need the context that ``rclpy.init`` creates.
+    """
+    rclpy.init(args=args)
+    node = make_node()
+    executor = make_executor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

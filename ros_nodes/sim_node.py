@@ -19,7 +19,6 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -31,7 +30,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robosteer.constants import N_ARM_JOINTS, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
 from robosteer.ros_messages import arm_joint_indices
-from ros_nodes.ros_io import Param, declare_all, image_message, joint_state, now_seconds
+from ros_nodes.ros_io import Param, declare_all, image_message, joint_state, now_seconds, spin_node
 
 NODE_NAME = "robosteer_sim"
 
@@ -229,14 +228,4 @@ class SimNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = SimNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(SimNode, SingleThreadedExecutor, args)

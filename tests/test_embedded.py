@@ -28,7 +28,8 @@ def test_embedded_checkpoint_is_small_and_portable():
     assert (EMBEDDED_DIR / "vlm" / "tokenizer.json").is_file()
     for file in EMBEDDED_DIR.rglob("*.json"):
         text = file.read_text()
-        assert "/tmp/" not in text and "/home/" not in text and "/work/" not in text, file
+        for root in ("tmp", "home", "work"):  # no absolute path of the machine that trained it
+            assert f"/{root}/" not in text, file
 
 
 def test_embedded_policy_acts_in_the_sim_offline():

@@ -44,12 +44,10 @@ def read_heads_json(path: str | Path) -> tuple[list[str], str | None]:
     path = Path(path)
     if not path.exists():
         raise RobosteerError(f"heads file {path} does not exist; run `robosteer rank` first or fix the path")
+    from robosteer.heads import load_heads_json
+
     try:
-        from robosteer.heads import load_heads_json
-    except ImportError:  # the ranking part is optional for finetuning: read the two keys we need
-        load_heads_json = None
-    try:
-        data = load_heads_json(path) if load_heads_json else json.loads(path.read_text())
+        data = load_heads_json(path)
     except ValueError as err:
         raise RobosteerError(f"{path}: {err}; re-run `robosteer rank`") from None
     selected = data.get("selected")

@@ -29,6 +29,8 @@ class ChunkQueueStats:
     """Queued actions never executed because their tick passed (e.g. while holding)."""
     executed: int = 0
     """Actions handed to the controller."""
+    nonfinite: int = 0
+    """Actions with NaN/Inf kept out of the queue."""
 
 
 class ActionChunkQueue:
@@ -52,8 +54,8 @@ class ActionChunkQueue:
     def push(self, chunk: np.ndarray, start_tick: int, now_tick: int) -> int:
         """Queue ``chunk`` (T, D) whose first action belongs to ``start_tick``; returns how many actions were queued.
 
-        Actions for ticks before ``now_tick`` are skipped as stale; a chunk with a non-finite value in an action keeps
-        that action out (the safety filter would drop it anyway).
+        Actions for ticks before ``now_tick`` are skipped as stale; an action with a non-finite value is kept out (its
+        tick stays empty, so the controller holds; screen with ``SafetyFilter.screen_chunk`` to count them).
         """
         chunk = np.asarray(chunk, dtype=np.float64)
         if chunk.ndim != 2:
@@ -67,8 +69,11 @@ class ActionChunkQueue:
                 continue
             if self.horizon is not None and tick >= now_tick + self.horizon:
                 break
+            if not np.all(np.isfinite(action)):
+                self.stats.nonfinite += 1
+                continue
             old = self._actions.get(tick)
-            if old is not None and np.all(np.isfinite(old)) and np.all(np.isfinite(action)):
+            if old is not None:
                 action = self.blend_old * old + (1.0 - self.blend_old) * action
                 self.stats.blended += 1
             self._actions[tick] = action

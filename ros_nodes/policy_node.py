@@ -251,8 +251,15 @@ class PolicyNode(Node):
             return
         with self.lock:
             tick = self._tick_index(time.monotonic())
-            self.queue.push(values.reshape(-1, ACTION_DIM), start_tick=tick, now_tick=tick)  # (T, 8)
+            if self.last_tick is not None and tick <= self.last_tick:
+                tick = self.last_tick + 1  # this tick's command is already out: the chunk starts at the next one
+            self._queue_chunk(values.reshape(-1, ACTION_DIM), start_tick=tick, now_tick=tick)  # (T, 8)
             self.diag.inferences += 1
+
+    def _queue_chunk(self, chunk: np.ndarray, start_tick: int, now_tick: int) -> None:
+        """Queue a (T, 8) chunk (lock held); NaN/Inf actions are counted by the safety filter and kept out."""
+        self.safety.screen_chunk(chunk)
+        self.queue.push(chunk, start_tick=start_tick, now_tick=now_tick)
 
     def _on_reset_diagnostics(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Start the counters and latency windows afresh (e.g. after a warm-up)."""
@@ -367,7 +374,7 @@ class PolicyNode(Node):
                 continue
             now = time.monotonic()
             with self.lock:
-                self.queue.push(chunk, start_tick=tick, now_tick=self._tick_index(now))
+                self._queue_chunk(chunk, start_tick=tick, now_tick=self._tick_index(now))
                 self.diag.inferences += 1
                 self.diag.inference_latency_s.append(now - t_obs)
                 self._inflight = False

@@ -132,6 +132,16 @@ class SafetyFilter:
         position = flange_pose(q, cfg.tool_length)[:3, 3]
         return bool(np.all(position >= cfg.workspace_min) and np.all(position <= cfg.workspace_max))
 
+    def screen_chunk(self, chunk: np.ndarray) -> np.ndarray:
+        """(T,) mask of the finite actions of ``chunk`` (T, D); the others are counted as dropped on arrival.
+
+        Screening at arrival makes the count independent of timing: an action that expires unexecuted (its tick
+        passed while the control loop was late) is still counted.
+        """
+        finite = np.all(np.isfinite(np.asarray(chunk, dtype=np.float64)), axis=1)  # (T,)
+        self.stats.dropped_nonfinite += int((~finite).sum())
+        return finite
+
     def apply(self, action: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
         """Safe command (8,) from ``action`` (8,) and the ``previous`` command (8,); None when the action is dropped."""
         action = np.asarray(action, dtype=np.float64)

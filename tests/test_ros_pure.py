@@ -70,6 +70,17 @@ def test_chunk_queue_skips_stale_actions_and_blends_overlap():
         ActionChunkQueue(blend_old=1.0)
 
 
+def test_nonfinite_actions_are_counted_on_arrival_and_leave_their_tick_empty():
+    safety = SafetyFilter(SafetyConfig())
+    queue = ActionChunkQueue(blend_old=0.3)
+    chunk = np.zeros((4, 8))
+    chunk[1, 3], chunk[2, 0] = np.nan, np.inf
+    assert safety.screen_chunk(chunk).tolist() == [True, False, False, True]
+    assert safety.stats.dropped_nonfinite == 2  # counted even if those ticks pass unexecuted
+    assert queue.push(chunk, start_tick=0, now_tick=0) == 2 and queue.stats.nonfinite == 2
+    assert queue.pop(1) is None and queue.pop(2) is None and queue.pop(3) is not None
+
+
 def test_fr3_forward_kinematics_zero_pose():
     position = flange_pose(np.zeros(7))[:3, 3]
     np.testing.assert_allclose(position, [0.088, 0.0, 0.333 + 0.316 + 0.384 - 0.107], atol=1e-9)

@@ -2,7 +2,8 @@
 
 Sections (each one independent; a failing section is reported and the others still run):
 sim steps/s (with and without cameras), policy actions/s (with action chunking), head-ranking time split
-(``robosteer.heads.bench``), steer vs LoRA step time / parameters / memory (``robosteer.tuners.bench``), and the ROS 2
+(``robosteer.heads.bench``), steer vs LoRA step time / parameters / memory (``robosteer.tuners.bench``), the same parameter ratios on full-size pi0
+built on the meta device (``robosteer.tuners.scale``), and the ROS 2
 observation-to-command latency (``ros_nodes.bench``, when rclpy is installed).
 """
 
@@ -91,6 +92,16 @@ def bench_tuners(policy: str | None = None) -> dict[str, Any]:
     return out
 
 
+def bench_scale() -> dict[str, Any]:
+    """Steer/LoRA parameter ratios on full-size pi0 built on the meta device (counts only, no training)."""
+    from robosteer.tuners.scale import count_at_scale
+
+    result = count_at_scale("pi0")
+    for name, count in result["counts"].items():
+        print(f"pi0 {name}: {count / 1e6:.2f} M {'parameters' if name == 'total' else 'trainable'}")
+    return result
+
+
 def bench_ros(seconds: float = 15.0) -> dict[str, Any]:
     from ros_nodes.bench import run_ros_benchmark  # runs the nodes in a child process with the ROS environment
 
@@ -112,6 +123,7 @@ def run_micro(
         "policy": lambda: bench_policy(policy),
         "rank": lambda: bench_rank(policy),
         "tuners": lambda: bench_tuners(policy),
+        "scale": bench_scale,
         "ros": lambda: bench_ros(ros_seconds),
     }
     if ros_seconds <= 0:

@@ -2,6 +2,7 @@
 
 import gymnasium as gym, sim
 env = gym.make("robosteer/PickCube-v0", image_size=96, variations="none")
+env = gym.make("robosteer/PickCube-v0", robot_mjcf=sim.RobotMjcf("panda.xml", joint_prefix="joint"))  # your MJCF arm
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sim.registration import (  # noqa: E402
     make_env,
     register_envs,
 )
+from sim.robot import RobotMjcf  # noqa: E402
 from sim.variations import VARIATION_PRESETS, VariationConfig, parse_variations  # noqa: E402
 
 register_envs()
@@ -29,6 +31,7 @@ __all__ = [
     "ENV_IDS",
     "HELDOUT_TASKS",
     "PRETRAIN_TASKS",
+    "RobotMjcf",
     "TASKS",
     "UNSEEN_TASKS",
     "VARIATION_PRESETS",

@@ -8,6 +8,9 @@ control period (1/fps s) and tracked by position actuators; the setpoint moves t
 the joint velocity limits (``info["velocity_limited"]`` says when that slowed it). Out-of-limit actions are clipped and counted in
 ``info["n_clipped_actions"]``; NaN/Inf raise :class:`RobosteerError` naming the step.
 Reward: 1.0 on the step the task succeeds (then ``terminated``), else 0. Time limits come from registration.
+Robot: the built-in FR3/Panda model, or the arm + gripper of an MJCF file (``robot_mjcf=PATH`` or a
+:class:`~sim.robot.RobotMjcf`, checked before any work; see :mod:`sim.robot_file`); actions keep ``joint_prefix``'s
+names and datasheet limits either way.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import numpy as np
 from robosteer.constants import CAMERAS, FPS, GRIPPER_MAX_WIDTH, IMAGE_SIZE, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
 from sim import layout
-from sim.robot import HOME_QPOS, RobotSpec
-from sim.scene import MAX_TIMESTEP, scene_mjcf
+from sim.actuation import Actuation
+from sim.robot import HOME_QPOS, RobotMjcf, RobotSpec
+from sim.scene import MAX_TIMESTEP, build_scene
 from sim.variations import VariationConfig, parse_variations
 
 
@@ -43,6 +47,7 @@ class FrankaTabletopEnv(gym.Env):
         render_mode: str | None = None,
         joint_prefix: str = "fr3_joint",
         fps: int = FPS,
+        robot_mjcf: str | os.PathLike | RobotMjcf | None = None,
     ):
         if render_mode not in (None, "rgb_array"):
             raise RobosteerError(f"render_mode={render_mode!r} is not supported; use None or 'rgb_array'")
@@ -55,17 +60,17 @@ class FrankaTabletopEnv(gym.Env):
         if not 1 <= fps <= 100:
             raise RobosteerError(f"fps={fps} is out of range; use 1-100 (default {FPS})")
         self.variations = parse_variations(variations)
-        self.robot = RobotSpec(joint_prefix=joint_prefix)
+        self.robot = RobotSpec(joint_prefix=joint_prefix, mjcf=robot_mjcf)  # checks a robot file before any work
         self.image_size, self.cameras, self.render_mode, self.fps = int(image_size), cameras, render_mode, fps
-        self.model = mujoco.MjModel.from_xml_string(
-            scene_mjcf(self.task_bodies(), self.robot, self.image_size, with_objects=self.uses_object)
-        )
+        self.model, names = build_scene(self.task_bodies(), self.robot, self.image_size, with_objects=self.uses_object)
         self.data = mujoco.MjData(self.model)
         self.n_substeps = int(np.ceil(1.0 / (fps * MAX_TIMESTEP)))
         self.model.opt.timestep = 1.0 / (fps * self.n_substeps)
         if hasattr(mujoco.mjtEnableBit, "mjENBL_SLEEP"):  # MuJoCo >= 3.3: resting and parked bodies cost nothing
             self.model.opt.enableflags |= mujoco.mjtEnableBit.mjENBL_SLEEP
-        self.ids = layout.SceneIds(self.model, self.robot)
+        self.ids = layout.SceneIds(self.model, names)
+        self.actuation = Actuation.from_model(self.model, names)
+        self.setpoint = np.array(HOME_QPOS)
         self.defaults = layout.snapshot_defaults(self.model)
         self._renderer: mujoco.Renderer | None = None
 
@@ -103,8 +108,9 @@ class FrankaTabletopEnv(gym.Env):
         layout.restore_defaults(self.model, self.defaults)
         self.data.qpos[self.ids.arm_qpos] = HOME_QPOS
         self.data.qpos[self.ids.finger_qpos] = GRIPPER_MAX_WIDTH / 2
-        self.data.ctrl[:7] = HOME_QPOS
-        self.data.ctrl[7] = GRIPPER_MAX_WIDTH
+        self.setpoint = np.array(HOME_QPOS)
+        self.data.ctrl[self.actuation.arm] = self.actuation.arm_ctrl(self.setpoint)
+        self.data.ctrl[self.actuation.gripper] = self.actuation.gripper_ctrl(GRIPPER_MAX_WIDTH)
         layout.park_free_bodies(self.model, self.data, self.ids)
         rng = self.np_random
         self.labels = {"task_name": self.task_name, **self._sample_task(rng)}
@@ -130,10 +136,11 @@ class FrankaTabletopEnv(gym.Env):
         self.n_clipped += int(was_clipped)
         # the arm's setpoint moves towards the target no faster than Franka's joint velocity limits
         max_move = self.robot.velocity_limits / self.fps
-        step = np.clip(clipped[:7] - self.data.ctrl[:7], -max_move, max_move)
-        self.velocity_limited = bool(np.any(np.abs(step) < np.abs(clipped[:7] - self.data.ctrl[:7]) - 1e-9))
-        self.data.ctrl[:7] += step
-        self.data.ctrl[7] = clipped[7]
+        step = np.clip(clipped[:7] - self.setpoint, -max_move, max_move)
+        self.velocity_limited = bool(np.any(np.abs(step) < np.abs(clipped[:7] - self.setpoint) - 1e-9))
+        self.setpoint += step
+        self.data.ctrl[self.actuation.arm] = self.actuation.arm_ctrl(self.setpoint)
+        self.data.ctrl[self.actuation.gripper] = self.actuation.gripper_ctrl(clipped[7])
         mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
         self.step_count += 1
         success = self._is_success()
@@ -161,7 +168,7 @@ class FrankaTabletopEnv(gym.Env):
             self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
             self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
             self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = False
-        self._renderer.update_scene(self.data, camera=camera)
+        self._renderer.update_scene(self.data, camera=self.ids.cameras[camera])
         return self._renderer.render().copy()
 
     def _observation(self) -> dict:

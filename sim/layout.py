@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from sim.robot import RobotSpec
+from sim.robot import RobotNames
 from sim.scene import PARK_Z, TABLE_TOP_Z
 from sim.variations import COLOURS, TABLE_COLOURS
 
@@ -42,11 +42,13 @@ class FreeBody:
 class SceneIds:
     """Indices into the model for the arm, the hand and every free body."""
 
-    def __init__(self, model: mujoco.MjModel, robot: RobotSpec):
-        self.arm_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in robot.joints])
-        self.arm_dof = np.array([model.jnt_dofadr[model.joint(j).id] for j in robot.joints])
-        self.finger_qpos = np.array([model.jnt_qposadr[model.joint(f"finger_joint{i}").id] for i in (1, 2)])
-        self.tcp = model.site("tcp").id
+    def __init__(self, model: mujoco.MjModel, names: RobotNames):
+        self.arm_qpos = np.array([model.jnt_qposadr[model.joint(j).id] for j in names.arm_joints])
+        self.arm_dof = np.array([model.jnt_dofadr[model.joint(j).id] for j in names.arm_joints])
+        self.finger_qpos = np.array([model.jnt_qposadr[model.joint(f).id] for f in names.finger_joints])
+        self.tcp = model.site(names.tcp_site).id
+        self.cameras = {"front": "front", "wrist": names.wrist_camera}
+        """Camera name in the observation -> camera name in the model."""
         self.free: dict[str, FreeBody] = {}
         for j in range(model.njnt):
             if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:

@@ -20,6 +20,7 @@ from robosteer.data import EpisodeWriter, robot_features
 from robosteer.errors import RobosteerError
 from sim.experts import make_expert
 from sim.registration import env_id
+from sim.robot import RobotMjcf, RobotSpec
 from sim.variations import parse_variations
 
 TELEOP_MODES = ("expert", "keyboard", "spacemouse")
@@ -42,12 +43,14 @@ def record_dataset(
     input_source=None,
     progress: bool = True,
     joint_prefix: str = "fr3_joint",
+    robot_mjcf: str | Path | RobotMjcf | None = None,
 ) -> Path:
     """Record ``n_episodes`` successful episodes of ``task`` into the LeRobot dataset at ``out``; returns its path.
 
     ``teleop="expert"`` uses the scripted expert (failed attempts are discarded; gives up after ``max_attempts``,
     default 3 * n_episodes); ``keyboard``/``spacemouse`` open a viewer and let a person drive the arm (save/discard
-    keys decide what is kept). ``input_source`` overrides the device (tests pass a scripted one).
+    keys decide what is kept). ``input_source`` overrides the device (tests pass a scripted one). ``robot_mjcf`` loads
+    the arm + gripper from an MJCF file (checked before anything is written).
     """
     gym_id = env_id(task)
     config = parse_variations(variations)
@@ -57,6 +60,7 @@ def record_dataset(
         raise RobosteerError(f"--episodes must be at least 1 (got {n_episodes})")
     if noise_std < 0:
         raise RobosteerError(f"noise_std must be >= 0 (got {noise_std})")
+    robot = RobotSpec(joint_prefix=joint_prefix, mjcf=robot_mjcf)  # a bad robot file fails here, before any writing
     writer = EpisodeWriter(
         out,
         robot_features(cameras, image_size, use_videos, joint_prefix),
@@ -65,7 +69,13 @@ def record_dataset(
         robot_type="franka_fr3" if joint_prefix == "fr3_joint" else "franka_panda",
     )
     env = gym.make(
-        gym_id, image_size=image_size, variations=config, cameras=cameras, fps=fps, joint_prefix=joint_prefix
+        gym_id,
+        image_size=image_size,
+        variations=config,
+        cameras=cameras,
+        fps=fps,
+        joint_prefix=joint_prefix,
+        robot_mjcf=robot.mjcf,
     )
     try:
         if teleop == "expert" and input_source is None:

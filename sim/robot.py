@@ -8,11 +8,14 @@ thing as on the real robot. Link shapes are capsules (visual only); the hand and
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from robosteer.constants import GRIPPER_MAX_WIDTH, joint_names
+from robosteer.errors import RobosteerError
 
 FR3_LIMITS = (
     (-2.7437, 2.7437),
@@ -48,15 +51,76 @@ _KV = (225, 225, 175, 175, 100, 100, 100)
 _TORQUE = (87, 87, 87, 87, 12, 12, 12)
 
 
+WRIST_CAMERA = {"pos": (0.06, 0.0, 0.045), "quat": (0.0, 0.9914449, 0.0, -0.1305262), "fovy": 75.0}
+"""Pose of the ``wrist`` camera in the hand frame (z from the flange towards the fingertips)."""
+FINGER_JOINTS = ("finger_joint1", "finger_joint2")
+
+
+@dataclass(frozen=True)
+class RobotMjcf:
+    """An arm + gripper MJCF file used instead of the built-in model (e.g. menagerie's ``franka_emika_panda/panda.xml``).
+
+    The task scene is built around it. Its worldbody's arm (the body tree holding the 7 arm joints) is attached at the
+    world origin; its lights, floors and keyframes are left out. Checked when the env is created (see
+    :func:`sim.robot_file.check_robot_mjcf`).
+    """
+
+    path: str
+    """The MJCF file; meshes and includes resolve relative to it, as MuJoCo does."""
+    joint_prefix: str | None = None
+    """Prefix of the 7 arm hinge joints in the file, numbered 1..7 (``joint`` for menagerie's panda). None = the env's
+    naming (``fr3_joint`` or ``panda_joint``)."""
+    finger_joints: tuple[str, str] = FINGER_JOINTS
+    """The two finger slide joints, each 0 (closed) .. 0.04 m (open); the gripper width is their sum."""
+    tcp_site: str = "tcp"
+    """Site at the tool centre point (z pointing out between the fingertips), used by IK and the experts."""
+    hand_body: str = "hand"
+    """Body that gets a TCP site (``tcp_offset`` along its z axis) when the file has no ``tcp_site``, and the
+    ``wrist`` camera when the file has no camera named ``wrist``."""
+    tcp_offset: float = TCP_OFFSET
+    """Distance of the added TCP site from the ``hand_body`` origin along its z axis [m]."""
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", str(Path(self.path).expanduser()))
+        object.__setattr__(self, "finger_joints", tuple(self.finger_joints))
+        if len(self.finger_joints) != 2:
+            raise RobosteerError(f"finger_joints={self.finger_joints} must name exactly two slide joints")
+
+
+@dataclass(frozen=True)
+class RobotNames:
+    """Names of what the env drives and reads in the compiled scene model."""
+
+    arm_joints: tuple[str, ...]
+    finger_joints: tuple[str, str]
+    tcp_site: str
+    wrist_camera: str
+
+
 @dataclass(frozen=True)
 class RobotSpec:
-    """Which Franka variant to build."""
+    """Which Franka variant to build, or which MJCF file to load the arm + gripper from."""
 
     joint_prefix: str = "fr3_joint"
-    """Joint naming scheme: ``fr3_joint`` (FR3 limits) or ``panda_joint`` (Panda limits)."""
+    """Joint naming scheme: ``fr3_joint`` (FR3 limits) or ``panda_joint`` (Panda limits). Actions, observations and
+    datasets use these names and limits, also with ``mjcf``."""
+    mjcf: RobotMjcf | str | os.PathLike | None = None
+    """Arm + gripper MJCF file (a path or a :class:`RobotMjcf`) instead of the built-in primitive model; None = built-in.
+    Validated here, before any other work: a bad file raises :class:`RobosteerError` saying what is missing."""
 
     def __post_init__(self):
         joint_names(self.joint_prefix)  # raises with the valid prefixes
+        if isinstance(self.mjcf, (str, os.PathLike)):
+            object.__setattr__(self, "mjcf", RobotMjcf(os.fspath(self.mjcf)))
+        if self.mjcf is not None:
+            from sim.robot_file import check_robot_mjcf  # noqa: PLC0415  (robot_file imports this module)
+
+            check_robot_mjcf(self.mjcf, self.joints)
+
+    @property
+    def names(self) -> RobotNames:
+        """Model names of the built-in robot (a loaded file gets its names from :func:`sim.robot_file.attach_robot`)."""
+        return RobotNames(tuple(self.joints), FINGER_JOINTS, "tcp", "wrist")
 
     @property
     def joints(self) -> list[str]:
@@ -81,6 +145,10 @@ def _link(name: str, pos: str, quat: str, joint: str, limits, geoms: str, inner:
     )
 
 
+def _vec(values) -> str:
+    return " ".join(map(str, values))
+
+
 def _cap(fromto: str, r: float = 0.055, rgba: str = "0.92 0.92 0.94 1") -> str:
     return (
         f'<geom type="capsule" fromto="{fromto}" size="{r}" rgba="{rgba}" contype="0" conaffinity="0" density="600"/>'
@@ -98,8 +166,9 @@ def robot_mjcf(spec: RobotSpec = RobotSpec()) -> tuple[str, str, str]:
     hand = (
         '<body name="hand" pos="0 0 0.107" quat="0.9238795 0 0 -0.3826834">'
         '<geom type="box" pos="0 0 0.03" size="0.025 0.1 0.028" rgba="0.92 0.92 0.94 1" mass="0.6"/>'
-        '<site name="tcp" pos="0 0 0.1034" size="0.005" rgba="1 0 0 0" group="4"/>'
-        '<camera name="wrist" pos="0.06 0 0.045" quat="0 0.9914449 0 -0.1305262" fovy="75"/>'
+        f'<site name="tcp" pos="0 0 {TCP_OFFSET}" size="0.005" rgba="1 0 0 0" group="4"/>'
+        f'<camera name="wrist" pos="{_vec(WRIST_CAMERA["pos"])}" quat="{_vec(WRIST_CAMERA["quat"])}"'
+        f' fovy="{WRIST_CAMERA["fovy"]}"/>'
         '<body name="left_finger" pos="0 0 0.0584">'
         '<joint name="finger_joint1" type="slide" axis="0 1 0" range="0 0.04" damping="10" armature="0.1"/>'
         + finger.format(y=0.006)
@@ -177,3 +246,13 @@ def robot_mjcf(spec: RobotSpec = RobotSpec()) -> tuple[str, str, str]:
         '<contact><exclude body1="left_finger" body2="right_finger"/></contact>'
     )
     return body, acts, extra
+
+
+def robot_document(spec: RobotSpec = RobotSpec()) -> str:
+    """The built-in arm + hand as a standalone MJCF document: a starting point for a model of your own (load it back
+    with ``robot_mjcf=PATH``)."""
+    body, actuators, extra = robot_mjcf(spec)
+    return (
+        f'<mujoco model="franka_{spec.joint_prefix.split("_")[0]}"><compiler angle="radian" autolimits="true"/>'
+        f'<option integrator="implicitfast"/><worldbody>{body}</worldbody>{extra}<actuator>{actuators}</actuator></mujoco>'
+    )

@@ -158,7 +158,6 @@ class PushCube(TabletopTask):
         "move the {colour} {object} into the zone by pushing it",
     )
     zone_radius = 0.04
-    forms = ("cube", "cylinder")  # a pushed ball rolls off: not a fair push target
 
     def task_bodies(self):
         return (
@@ -243,7 +242,6 @@ class PlaceCube(TabletopTask):
         "set the {colour} {object} down inside the bowl",
     )
     bowl_radius = 0.07
-    forms = ("cube", "sphere")  # the scripted expert places upright cylinders only ~80 % of the time
 
     def task_bodies(self):
         walls = "".join(

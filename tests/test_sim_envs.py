@@ -79,6 +79,27 @@ def test_variations_change_what_they_say():
     assert info["labels"]["light_intensity"] != 0.7
 
 
+@pytest.mark.parametrize("task", ["pick_cube", "push_cube", "place_cube"])
+def test_object_form_samples_cube_cylinder_sphere_and_labels_what_is_on_the_table(task):
+    env = gym.make(sim.TASKS[task], cameras=(), variations="object_form")
+    u, forms, sizes = env.unwrapped, set(), set()
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        form = info["labels"]["form"]
+        forms.add(form)
+        sizes.add(info["labels"]["object_size"])
+        live = [
+            name
+            for name in ("obj_cube", "obj_cylinder", "obj_sphere")
+            if u.model.body_gravcomp[u.ids.free[name].body] == 0
+        ]
+        assert live == [f"obj_{form}"]  # the one body on the table is the labelled form
+        assert {"cube": "cube", "cylinder": "cylinder", "sphere": "ball"}[form] in info["task"]
+        geom = u.ids.free[f"obj_{form}"].geoms[0]
+        assert u.model.geom_size[geom][0] == pytest.approx(info["labels"]["object_size"] / 2, abs=1e-4)
+    assert forms == {"cube", "cylinder", "sphere"} and len(sizes) > 6
+
+
 def test_out_of_limit_actions_are_clipped_and_counted():
     env = gym.make("robosteer/PickCube-v0", cameras=())
     obs, _ = env.reset(seed=0)

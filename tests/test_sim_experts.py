@@ -9,9 +9,12 @@ import sim
 from sim.experts import make_expert
 
 
-def run_expert(task: str, seed: int, variations: str = "none") -> bool:
+def run_expert(task: str, seed: int, variations: str = "none", form: str | None = None) -> bool:
     env = gym.make(sim.TASKS[task], cameras=(), variations=variations)
+    if form is not None:
+        env.unwrapped.forms = (form,)  # the object_form axis samples from this tuple
     obs, info = env.reset(seed=seed)
+    assert form is None or info["labels"]["form"] == form
     expert = make_expert(env)
     expert.reset()
     done = False
@@ -30,6 +33,13 @@ def test_expert_succeeds_on_every_seed(task):
 @pytest.mark.parametrize("task", sim.PRETRAIN_TASKS)
 def test_expert_succeeds_under_training_variations(task):
     successes = [run_expert(task, seed, "train") for seed in (10, 11, 12)]
+    assert all(successes), successes
+
+
+@pytest.mark.parametrize("task", ["push_cube", "place_cube"])
+@pytest.mark.parametrize("form", ["cylinder", "sphere"])
+def test_expert_pushes_and_places_every_object_form(task, form):
+    successes = [run_expert(task, seed, "object_form", form) for seed in (0, 1, 2)]
     assert all(successes), successes
 
 

@@ -27,6 +27,12 @@ def eval_command(
     image_size: int = typer.Option(96, "--image-size", help="Camera image size the policy expects."),
     max_steps: int = typer.Option(None, "--max-steps", help="Episode step limit (default: the task's own)."),
     out: Path = typer.Option(..., "--out", help="Folder for results.json, results.md and videos/."),
+    robot_mjcf: Path = typer.Option(
+        None, "--robot-mjcf", help="Arm + gripper MJCF file to use instead of the built-in model (e.g. panda.xml)."
+    ),
+    robot_mjcf_joint_prefix: str = typer.Option(
+        None, "--robot-mjcf-joint-prefix", help="Prefix of the 7 arm joints in --robot-mjcf if not fr3_joint."
+    ),
 ) -> None:
     """Evaluate a policy in the MuJoCo suite: success rate (Wilson 95 % CI) and mean length per task x variation."""
     from rich.console import Console
@@ -34,6 +40,13 @@ def eval_command(
     from robosteer.evaluation import EvalConfig, PolicySource, evaluate, parse_csv
 
     source = PolicySource(policy, str(adapter) if adapter else None)
+    env_kwargs = {}
+    if robot_mjcf is not None:
+        from sim.robot import RobotMjcf, RobotSpec
+
+        mjcf = RobotMjcf(str(robot_mjcf), joint_prefix=robot_mjcf_joint_prefix)
+        RobotSpec(mjcf=mjcf)  # a bad file fails here, before any worker starts
+        env_kwargs["robot_mjcf"] = mjcf
     config = EvalConfig(
         tasks=parse_csv(task),
         variations=parse_csv(variations),
@@ -43,6 +56,7 @@ def eval_command(
         videos_per_cell=videos,
         image_size=image_size,
         max_steps=max_steps,
+        extra_env_kwargs=env_kwargs,
     )
     results = evaluate(source, config, out)
     console = Console()

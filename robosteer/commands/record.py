@@ -33,11 +33,18 @@ def record_sim(
     videos: bool = typer.Option(True, "--videos/--images", help="Store camera streams as MP4 video or as images."),
     noise: float = typer.Option(0.0, help="Std of Gaussian noise on the expert's joint targets [rad], for diversity."),
     joint_prefix: str = typer.Option("fr3_joint", help="Joint names: fr3_joint (FR3 limits) or panda_joint."),
+    robot_mjcf: Path = typer.Option(
+        None, help="Arm + gripper MJCF file to use instead of the built-in model (e.g. menagerie's panda.xml)."
+    ),
+    robot_mjcf_joint_prefix: str = typer.Option(
+        None, help="Prefix of the 7 arm joints in --robot-mjcf when it differs from --joint-prefix (menagerie: joint)."
+    ),
 ) -> None:
     """Record demonstrations of a sim task (scripted expert or teleoperation) into a LeRobot v3 dataset."""
     from rich.console import Console
 
     from sim.recording import record_dataset
+    from sim.robot import RobotMjcf
 
     root = record_dataset(
         task,
@@ -52,6 +59,7 @@ def record_sim(
         use_videos=videos,
         noise_std=noise,
         joint_prefix=joint_prefix,
+        robot_mjcf=RobotMjcf(str(robot_mjcf), joint_prefix=robot_mjcf_joint_prefix) if robot_mjcf else None,
     )
     info = json.loads((root / "meta" / "info.json").read_text())
     Console().print(f"[green]wrote[/] {root}: {info['total_episodes']} episodes, {info['total_frames']} frames")

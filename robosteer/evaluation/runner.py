@@ -115,6 +115,7 @@ def evaluate(
         "cells": [list(c) for c in config.cells],
         "image_size": config.image_size,
         "max_steps": config.max_steps,
+        "env_kwargs": {key: str(value) for key, value in config.extra_env_kwargs.items()},
         "workers": n_workers,
         "start_method": start_method if n_workers > 1 else None,
         "wall_time_s": round(wall, 2),

@@ -72,23 +72,63 @@ def run_ros_benchmark(
         "--trigger",
         trigger,
     ]
-    proc = subprocess.run(
+    # A session of its own: on a timeout the whole group (the child and the sim/policy node processes it started)
+    # is stopped; killing only the child would leave both nodes running and loading the machine.
+    proc = subprocess.Popen(
         cmd,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout_s or duration_s + 300,
         cwd=tempfile.gettempdir(),  # MuJoCo writes MUJOCO_LOG.TXT into the working directory
+        start_new_session=True,
     )
+    limit = timeout_s or duration_s + 300
+    try:
+        stdout, stderr = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        stdout, stderr = proc.communicate()
+        raise RuntimeError(
+            f"ROS benchmark did not finish within {limit:.0f} s (stopped); last output:\n{stdout[-2000:]}{stderr[-2000:]}"
+        ) from None
+    except BaseException:  # Ctrl-C: don't leave the nodes behind
+        _stop_group(proc)
+        raise
     result = None
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX) :])
         else:
             print(line)
     if proc.returncode != 0 or result is None:
-        raise RuntimeError(f"ROS benchmark failed (exit {proc.returncode}): {proc.stderr.strip()[-3000:]}")
+        raise RuntimeError(f"ROS benchmark failed (exit {proc.returncode}): {stderr.strip()[-3000:]}")
     return result
+
+
+def _stop_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the process group of ``proc`` (the nodes shut down cleanly on it), SIGKILL whatever is left after
+    ``grace_s``."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        proc.poll()  # reap the child so it no longer counts as a member of the group
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
 
 
 def _policy_path(policy: str, workdir: Path) -> tuple[str, str]:
@@ -162,7 +202,8 @@ def _measure(duration_s: float, policy: str, task: str, image_size: int, trigger
                 sim_before = dict(latest.get("sim", {}))
                 time.sleep(duration_s)
                 latest.pop("policy", None)
-                ros.wait_for(lambda: "policy" in latest, timeout=5)  # a report from after the window
+                if not ros.wait_for(lambda: "policy" in latest, timeout=10):  # a report from after the window
+                    raise RuntimeError("the policy node published no diagnostics after the measured window")
                 after, sim_after = dict(latest["policy"]), dict(latest.get("sim", {}))
         finally:
             for proc in (node, sim):

@@ -5,8 +5,11 @@
         probe = ros.add(ros.make_node("probe"))
         ros.wait_for(lambda: received, timeout=10)
 
-The context is initialised with ``domain_id`` so parallel runs don't cross-talk, and a multi-threaded executor spins
-every added node in a background thread. Requires a process started with the ROS environment.
+The context is initialised with ``domain_id`` so parallel runs don't cross-talk, and one background thread spins every
+added node with a single-threaded executor (see :func:`ros_nodes.ros_io.make_executor` for why not rclpy's
+MultiThreadedExecutor). :meth:`RosHarness.close` stops that thread, destroys the nodes (which stop and join their own
+threads) and shuts the context down, so nothing of a harness keeps running after it. Requires a process started with
+the ROS environment.
 """
 
 from __future__ import annotations
@@ -18,27 +21,42 @@ from collections.abc import Callable
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+
+from ros_nodes.ros_io import make_executor
+
+SPIN_POLL_S = 0.1
+"""The spin thread checks for :meth:`RosHarness.close` at least this often."""
 
 
 class RosHarness:
-    def __init__(self, domain_id: int | None = None, args: list[str] | None = None, threads: int = 4):
+    """One ROS context, its nodes and the thread that spins them.
+
+    Args:
+        domain_id: ROS_DOMAIN_ID of the context.
+        args: ROS command-line arguments (e.g. ``["--ros-args", "--params-file", path]``).
+        threads: kept for compatibility and ignored: callbacks run on the one spin thread.
+    """
+
+    def __init__(self, domain_id: int | None = None, args: list[str] | None = None, threads: int | None = None):
         self.context = Context()
         rclpy.init(args=args, context=self.context, domain_id=domain_id)
-        self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+        self.executor = make_executor(context=self.context)
         self.nodes: list[Node] = []
         self._clients: dict = {}
         self.errors: list[Exception] = []
         """Exceptions raised by callbacks (spinning stops at the first)."""
-        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._closed = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, name="ros-harness-spin", daemon=True)
         self._thread.start()
 
     def _spin(self) -> None:
         try:
-            self.executor.spin()
+            while not self._stop.is_set() and self.context.ok():
+                self.executor.spin_once(timeout_sec=SPIN_POLL_S)
         except Exception as err:  # a callback raised: keep it visible, the test will time out on it
-            if self.context.ok():
+            if not self._stop.is_set() and self.context.ok():
                 self.errors.append(err)
                 traceback.print_exc()
 
@@ -77,13 +95,31 @@ class RosHarness:
             time.sleep(poll)
         return bool(predicate())
 
+    @property
+    def spinning(self) -> bool:
+        """Whether the spin thread is still alive (False after :meth:`close`)."""
+        return self._thread.is_alive()
+
     def close(self) -> None:
-        for client in self._clients.values():
-            client.destroy()
-        self.executor.shutdown(timeout_sec=2.0)
-        self._thread.join(timeout=5.0)
-        for node in self.nodes:
+        """Stop spinning (joins the spin thread), destroy every node and client, shut the context down.
+
+        Nodes are destroyed while the context is still valid, so their own threads (the sim's stepping thread, the
+        policy's inference worker) stop and join without publishing into a dead context. Safe to call twice.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self.executor.wake()
+        self._thread.join(timeout=10.0)
+        if self._thread.is_alive():  # a callback is stuck: say so rather than leave a silent spinning thread
+            print(f"RosHarness: the spin thread did not stop within 10 s; nodes: {[n.get_name() for n in self.nodes]}")
+        self._clients.clear()  # destroyed with their nodes
+        for node in reversed(self.nodes):
+            self.executor.remove_node(node)
             node.destroy_node()
+        self.nodes.clear()
+        self.executor.shutdown(timeout_sec=2.0)
         rclpy.try_shutdown(context=self.context)
 
     def __enter__(self) -> RosHarness:

@@ -6,7 +6,9 @@ chunks from observation snapshots (inference never runs on the control thread); 
 them through :class:`~ros_nodes.chunk_queue.ActionChunkQueue` (stale actions skipped, overlaps blended) and
 :class:`~ros_nodes.safety.SafetyFilter`. The node starts disabled and publishes no command until ``~/enable``
 (std_srvs/SetBool) is called with true. Diagnostics (JSON counters) go to ``~/diagnostics`` (std_msgs/String);
-``~/reset_diagnostics`` (std_srvs/Trigger) restarts them.
+``~/reset_diagnostics`` (std_srvs/Trigger) restarts them. Every callback is short, so the node spins on one thread
+(:func:`ros_nodes.ros_io.make_executor`); the callback groups only matter to whoever spins it on a multi-threaded
+executor.
 
 Run: ``robosteer-policy-node --ros-args --params-file launch/config/policy.yaml`` (or ``python -m ros_nodes policy``)
 or ``ros2 launch robosteer sim.launch.py``. Import this module only in a process started with the ROS environment
@@ -21,7 +23,6 @@ import time
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -36,7 +37,7 @@ from robosteer.ros_messages import any_image_rgb, image_kind, joint_state_arm, j
 from ros_nodes.chunk_queue import ActionChunkQueue
 from ros_nodes.diagnostics import ControlDiagnostics, to_json
 from ros_nodes.gripper import make_gripper
-from ros_nodes.ros_io import Param, declare_all, float_array, joint_trajectory, now_seconds, spin_node
+from ros_nodes.ros_io import Param, declare_all, float_array, joint_trajectory, make_executor, now_seconds, spin_node
 from ros_nodes.safety import FR3_LOWER, FR3_MAX_VELOCITY, FR3_UPPER, SafetyConfig, SafetyFilter, StaleInputWatchdog  # noqa: E501
 
 NODE_NAME = "robosteer_policy"
@@ -395,10 +396,13 @@ class PolicyNode(Node):
         self.diag_pub.publish(String(data=to_json(self.diagnostics())))
 
     def destroy_node(self):
+        """Stop and join the inference worker (it may be inside a chunk), then destroy the ROS entities."""
         self._stop.set()
-        self._worker.join(timeout=2.0)
+        self._worker.join(timeout=10.0)
+        if self._worker.is_alive():
+            self.get_logger().warn("the inference worker did not stop within 10 s")
         return super().destroy_node()
 
 
 def main(args=None) -> None:
-    spin_node(PolicyNode, lambda: MultiThreadedExecutor(num_threads=3), args)
+    spin_node(PolicyNode, make_executor, args)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import CompressedImage, Image, JointState
@@ -25,7 +24,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robosteer.errors import RobosteerError
 from robosteer.ros_dataset import EpisodeSink, parse_labels
 from robosteer.ros_recording import RecordingConfig, RecordingSession, TopicSpec
-from ros_nodes.ros_io import Param, declare_all, now_seconds, spin_node
+from ros_nodes.ros_io import Param, declare_all, make_executor, now_seconds, spin_node
 
 NODE_NAME = "robosteer_recorder"
 
@@ -207,4 +206,4 @@ class RecorderNode(Node):
 
 
 def main(args=None) -> None:
-    spin_node(RecorderNode, SingleThreadedExecutor, args)
+    spin_node(RecorderNode, make_executor, args)

@@ -13,7 +13,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Duration
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray
@@ -92,6 +92,20 @@ def image_message(rgb: np.ndarray, t: float, frame_id: str = "") -> Image:
     msg.step = 3 * msg.width
     msg.data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
     return msg
+
+
+def make_executor(context=None) -> Executor:
+    """The executor the nodes and :class:`~ros_nodes.harness.RosHarness` spin on: rclpy's SingleThreadedExecutor.
+
+    Not rclpy's MultiThreadedExecutor: in this rclpy (Jazzy 7.1) it yields a callback task again while the task waits
+    in its thread pool without having started, submits it again and returns at once instead of waiting
+    (ros2/rclpy#1452, fixed upstream by ros2/rclpy#1547). While the pool threads wait for the GIL its spin thread
+    loops on that; in the in-process closed-loop test the pending list reached ~1900 entries and the spin threads took
+    about a core, which slowed the policy's inference from ~0.1 s to 0.3-2.5 s per chunk and the 15 Hz loop to 2-8 Hz.
+    Every callback here is short (inference has a thread of its own, the sim steps on its own thread), so one thread
+    serves them all.
+    """
+    return SingleThreadedExecutor(context=context)
 
 
 def spin_node(make_node, make_executor, args=None) -> None:

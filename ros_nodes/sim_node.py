@@ -19,7 +19,6 @@ import threading
 import time
 
 import numpy as np
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image, JointState
@@ -30,7 +29,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robosteer.constants import N_ARM_JOINTS, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
 from robosteer.ros_messages import arm_joint_indices
-from ros_nodes.ros_io import Param, declare_all, image_message, joint_state, now_seconds, spin_node
+from ros_nodes.ros_io import Param, declare_all, image_message, joint_state, make_executor, now_seconds, spin_node
 
 NODE_NAME = "robosteer_sim"
 
@@ -90,13 +89,18 @@ class SimNode(Node):
         self.create_subscription(Float64, p["gripper_topic"], self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.instruction, self.step_count, self.success, self.done = "", 0, False, False
+        self.total_steps = 0
+        """Env steps since the node started (``step_count`` restarts with every episode)."""
         self._reset_requested = threading.Event()
         self._stop = threading.Event()
         self._ready = threading.Event()
+        self._start_error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name="robosteer-sim", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout=120.0):
             raise RobosteerError("the sim did not start within 120 s; check `robosteer doctor` (MuJoCo rendering)")
+        if self._start_error is not None:
+            raise RobosteerError(f"the sim did not start: {self._start_error}") from self._start_error
 
     # -- commands -------------------------------------------------------------------------------------------------
     def _set_arm(self, arm: np.ndarray) -> None:
@@ -141,26 +145,39 @@ class SimNode(Node):
         import sim
 
         p = self.p
-        self.env = sim.make_env(
-            p["task"], image_size=p["image_size"], variations=p["variations"], cameras=tuple(p["camera_names"])
-        )
         try:
+            self.env = sim.make_env(
+                p["task"], image_size=p["image_size"], variations=p["variations"], cameras=tuple(p["camera_names"])
+            )
             self._reset_episode()
+        except Exception as err:  # reported by __init__ at once instead of a 120 s start timeout
+            self._start_error = err
             self._ready.set()
+            if self.env is not None:
+                self.env.close()
+            return
+        self._ready.set()
+        try:
             period, next_step = 1.0 / p["rate_hz"], time.monotonic()
             while not self._stop.is_set():
                 next_step += period
                 delay = next_step - time.monotonic()
-                if delay > 0:
-                    self._stop.wait(delay)
-                else:
+                if delay > 0 and self._stop.wait(delay):
+                    break
+                if delay <= 0:
                     next_step = time.monotonic()  # fell behind: don't try to catch up with a burst
+                if not self.context.ok():  # shut down (SIGTERM/Ctrl-C) before destroy_node stopped this thread
+                    break
                 if self._reset_requested.is_set():
                     self._reset_requested.clear()
                     self.seed += 1
                     self._reset_episode()
                     continue
                 self._step()
+        except Exception:
+            if self.context.ok() and not self._stop.is_set():
+                raise
+            # the context went down while this step published (shutdown races the step): nothing to report
         finally:
             self.env.close()
 
@@ -191,7 +208,7 @@ class SimNode(Node):
                 self.steps_without_new_command += 1
             self._new_command = False
             obs, _, terminated, truncated, info = self.env.step(action)
-            self.obs, self.step_count = obs, self.step_count + 1
+            self.obs, self.step_count, self.total_steps = obs, self.step_count + 1, self.total_steps + 1
             self.success = self.success or bool(info["is_success"])
             self.done = bool(terminated or truncated)
         self._publish_observation()
@@ -222,10 +239,13 @@ class SimNode(Node):
         self.episode_pub.publish(String(data=json.dumps(status)))
 
     def destroy_node(self):
+        """Stop and join the stepping thread first (it publishes), then destroy the ROS entities."""
         self._stop.set()
-        self._thread.join(timeout=5.0)
+        self._thread.join(timeout=10.0)
+        if self._thread.is_alive():
+            self.get_logger().warn("the sim thread did not stop within 10 s")
         return super().destroy_node()
 
 
 def main(args=None) -> None:
-    spin_node(SimNode, SingleThreadedExecutor, args)
+    spin_node(SimNode, make_executor, args)

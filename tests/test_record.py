@@ -45,6 +45,15 @@ def test_round_trip_counts_keys_shapes_tasks_labels(recorded):
     assert np.abs(states[:, :7] - actions[:, :7]).max() < 0.1
 
 
+def test_video_encoding_leaves_the_thread_on_the_normal_scheduler(tmp_path):
+    """SVT-AV1 (lerobot's default codec) makes the encoding thread SCHED_FIFO 99 when run as root; the writer undoes it
+    so later threads and processes are not real-time (robosteer.scheduling)."""
+    import os
+
+    record_dataset("press_button", 1, tmp_path / "v", image_size=32, cameras=("front",), progress=False)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
 def test_append_adds_episodes_and_other_features_are_refused(recorded, tmp_path):
     with pytest.raises(RobosteerError, match="already holds a dataset"):
         record_dataset("pick_cube", 1, recorded, image_size=32, progress=False)

@@ -2,16 +2,24 @@
 policy node (launch/config/policy_sim.yaml) exchange joint states, images, the instruction and arm/gripper commands
 over Fast DDS, and the sim node reports the episode outcome on /robosteer/episode_success.
 
-With the embedded base policy an episode of a pretraining task (press_button; the sim starts a new episode after a
-failed one, within 60 s) must succeed; without it, a tiny SmolVLA proves only that the loop runs (success is not
-asserted: its weights are random)."""
+With the embedded base policy an episode of a pretraining task must succeed: press_button from seed 0, the sim
+starting the next seed after a failed episode (100 steps, 6.7 s), for up to 60 s. Seed 0 is the one the test relies
+on: over ROS it succeeded in 25 of 25 runs (26-32 steps, ~2 s; 10 runs with the first embedded checkpoint, 15 with the
+retrained one). Later seeds are a fallback, not a certainty: over ROS the retrained policy solved 7 of 22 consecutive
+press_button episodes (seeds 0-21), below its 90 % in `robosteer eval`. Without the embedded policy a tiny SmolVLA
+proves only that the loop runs (success is not asserted: its weights are random).
+
+All three ROS contexts live in this process, each spun on one thread (ros_nodes.ros_io.make_executor): rclpy's
+MultiThreadedExecutor resubmits callbacks waiting in its pool and starved this loop to 2-8 Hz in the full suite. The
+pytest plugin also puts every test back on the normal scheduler: a video encoded by an earlier test (SVT-AV1, as root)
+had left the test process's main thread, and so every thread started here, on SCHED_FIFO 99."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.ros
@@ -36,7 +44,7 @@ def run_loop(ros_domain_id: int, policy, task: str, seconds: float, until_succes
     from ros_nodes.policy_node import PolicyNode
     from ros_nodes.sim_node import SimNode
 
-    with RosHarness(domain_id=ros_domain_id, threads=6) as ros:
+    with RosHarness(domain_id=ros_domain_id) as ros:
         probe = ros.add(ros.make_node("loop_probe"))
         success: list[bool] = []
         episode: list[dict] = []
@@ -54,17 +62,26 @@ def run_loop(ros_domain_id: int, policy, task: str, seconds: float, until_succes
         try:
             policy_node = pol_ctx.add(PolicyNode(policy=policy, context=pol_ctx.context))
             sim_node = sim_ctx.add(  # after the policy node: the sim starts stepping at once
-                SimNode(context=sim_ctx.context, parameter_overrides=_params({"task": task, "auto_reset": True}))
+                SimNode(
+                    context=sim_ctx.context,
+                    parameter_overrides=_params({"task": task, "seed": 0, "auto_reset": True}),
+                )
             )
             assert policy_node.enabled, "policy_sim.yaml starts the node enabled"
+            start = time.monotonic()
             done = ros.wait_for(lambda: any(success) if until_success else False, timeout=seconds)
+            elapsed = time.monotonic() - start
+            # a quick success may come after a few steps: let the loop run on (the sim auto-resets) so the health
+            # counters below measure more than a handful of ticks
+            ros.wait_for(lambda: len(success) >= 20, timeout=10)
             diagnostics = policy_node.diagnostics()
             return {
                 "success": any(success),
                 "done": done,
+                "elapsed_s": elapsed,
                 "diag": diagnostics,
-                "sim_steps": sim_node.step_count,
-                "sim_target": sim_node.arm_target,
+                "sim_steps": sim_node.total_steps,
+                "sim_commands": sim_node.commands_received,
                 "n_success_msgs": len(success),
                 "episode": episode,
                 "instruction": sim_node.instruction,
@@ -91,17 +108,15 @@ def test_sim_and_policy_nodes_close_the_loop(ros_domain_id):
     diag = result["diag"]
     assert result["policy_task"] == result["instruction"], "the instruction reaches the policy over the latched topic"
     assert diag["inferences"] >= 2 and diag["inference_errors"] == 0, diag
-    assert diag["commands"] >= 10 and result["sim_steps"] >= 10
-    assert result["sim_target"] is not None and np.all(np.isfinite(result["sim_target"])), (
-        "the sim received arm commands from the policy node"
-    )
-    assert result["n_success_msgs"] >= 10 and result["ignored"] == 0
+    assert diag["commands"] >= 10 and result["sim_steps"] >= 10, result
+    assert result["sim_commands"] >= 10 and result["ignored"] == 0, "the sim received finite arm commands"
+    assert result["n_success_msgs"] >= 10, "the sim reports the outcome every step"
     assert result["episode"] and result["episode"][0]["task"] == result["instruction"]
     if embedded and not result["success"]:
-        # Success needs the loop to run in real time (15 Hz). On a starved machine the control ticks fall far behind
-        # (seen once in a fresh CI clone: 158 ticks in 60 s, inference p50 2.5 s; not root-caused). Say so instead
-        # of reporting a policy failure; a loop that kept real time and still failed is a real failure.
-        expected_ticks = 60 * 15
+        # Success needs the loop to run in real time (15 Hz lock-step). Should this machine be too starved for that
+        # (less than half of the control ticks), say so instead of reporting a policy failure; a loop that kept real
+        # time and still failed is a real failure.
+        expected_ticks = int(result["elapsed_s"] * 15)
         if diag["ticks"] < 0.5 * expected_ticks:
             pytest.xfail(
                 f"control loop could not keep real time here ({diag['ticks']} of {expected_ticks} ticks, inference "

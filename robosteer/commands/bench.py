@@ -52,7 +52,9 @@ def bench(
         15.0, "--ros-seconds", help="--micro: seconds of the ROS 2 latency run (0 skips it)."
     ),
     sections: str = typer.Option(
-        None, "--sections", help="--micro: only these sections, comma separated (sim, policy, rank, tuners, scale, ros)."
+        None,
+        "--sections",
+        help="--micro: only these sections, comma separated (sim, policy, rank, tuners, scale, ros).",
     ),
 ) -> None:
     """Compare zero-shot / LoRA / steer / full finetuning from a few demonstrations on identical seeds."""

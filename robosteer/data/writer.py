@@ -20,6 +20,7 @@ from robosteer.constants import ACTION, OBS_STATE, TASK
 from robosteer.data.features import check_features_match
 from robosteer.data.labels import write_episode_labels
 from robosteer.errors import RobosteerError
+from robosteer.scheduling import reset_realtime_scheduling
 
 os.environ.setdefault("SVT_LOG", "1")  # the AV1 encoder prints its whole config per video otherwise
 
@@ -109,7 +110,10 @@ class EpisodeWriter:
         write_episode_labels(target, episode_index, labels or {})
         for frame in self.frames:
             dataset.add_frame(dict(frame))
-        dataset.save_episode(parallel_encoding=False)  # no fork of a threaded process; 2 small videos
+        try:
+            dataset.save_episode(parallel_encoding=False)  # no fork of a threaded process; 2 small videos
+        finally:
+            reset_realtime_scheduling()  # SVT-AV1 leaves this thread SCHED_FIFO 99 (robosteer.scheduling)
         dataset.finalize()
         staging = target / "images"
         if staging.exists() and not any(p.is_file() for p in staging.rglob("*")):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from robosteer.constants import OBS_IMAGES_PREFIX
+from robosteer.scheduling import reset_realtime_scheduling
 
 MIN_VIDEO_HEIGHT = 192
 """Small sim frames (96 px) are scaled up by an integer factor (nearest pixel) to at least this height."""
@@ -44,6 +45,7 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
         _encode(frames, tmp, fps, scale, height, width)
     finally:
         av.logging.set_level(previous_level)
+        reset_realtime_scheduling()  # some encoders leave the calling thread real-time (robosteer.scheduling)
     os.replace(tmp, path)
     return path
 

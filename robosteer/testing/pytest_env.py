@@ -25,3 +25,10 @@ logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
 if os.environ.get("ROBOSTEER_ROS_ENV") != "1":
     # ROS_DOMAIN_ID 0-101 is safe for Fast DDS port arithmetic; tests pick per-test ids above this base.
     ensure_ros_environment(domain_id=random.SystemRandom().randint(1, 100), localhost_only=True)
+
+
+def pytest_runtest_setup(item) -> None:
+    """Every test starts on the normal scheduler, whatever an earlier test's libraries did to the main thread."""
+    from robosteer.scheduling import reset_realtime_scheduling
+
+    reset_realtime_scheduling()

@@ -35,10 +35,9 @@ class RosHarness:
     Args:
         domain_id: ROS_DOMAIN_ID of the context.
         args: ROS command-line arguments (e.g. ``["--ros-args", "--params-file", path]``).
-        threads: kept for compatibility and ignored: callbacks run on the one spin thread.
     """
 
-    def __init__(self, domain_id: int | None = None, args: list[str] | None = None, threads: int | None = None):
+    def __init__(self, domain_id: int | None = None, args: list[str] | None = None):
         self.context = Context()
         rclpy.init(args=args, context=self.context, domain_id=domain_id)
         self.executor = make_executor(context=self.context)

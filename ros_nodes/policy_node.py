@@ -37,7 +37,7 @@ from robosteer.ros_messages import any_image_rgb, image_kind, joint_state_arm, j
 from ros_nodes.chunk_queue import ActionChunkQueue
 from ros_nodes.diagnostics import ControlDiagnostics, to_json
 from ros_nodes.gripper import make_gripper
-from ros_nodes.ros_io import Param, declare_all, float_array, joint_trajectory, make_executor, now_seconds, spin_node
+from ros_nodes.ros_io import Param, declare_all, float_array, joint_trajectory, now_seconds, spin_node
 from ros_nodes.safety import FR3_LOWER, FR3_MAX_VELOCITY, FR3_UPPER, SafetyConfig, SafetyFilter, StaleInputWatchdog  # noqa: E501
 
 NODE_NAME = "robosteer_policy"
@@ -405,4 +405,4 @@ class PolicyNode(Node):
 
 
 def main(args=None) -> None:
-    spin_node(PolicyNode, make_executor, args)
+    spin_node(PolicyNode, args)

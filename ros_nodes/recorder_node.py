@@ -24,7 +24,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robosteer.errors import RobosteerError
 from robosteer.ros_dataset import EpisodeSink, parse_labels
 from robosteer.ros_recording import RecordingConfig, RecordingSession, TopicSpec
-from ros_nodes.ros_io import Param, declare_all, make_executor, now_seconds, spin_node
+from ros_nodes.ros_io import Param, declare_all, now_seconds, spin_node
 
 NODE_NAME = "robosteer_recorder"
 
@@ -206,4 +206,4 @@ class RecorderNode(Node):
 
 
 def main(args=None) -> None:
-    spin_node(RecorderNode, make_executor, args)
+    spin_node(RecorderNode, args)

@@ -108,10 +108,10 @@ def make_executor(context=None) -> Executor:
     return SingleThreadedExecutor(context=context)
 
 
-def spin_node(make_node, make_executor, args=None) -> None:
-    """Run one node until Ctrl-C or shutdown: ``rclpy.init``, spin ``make_node()`` on ``make_executor()``, clean up.
+def spin_node(make_node, args=None) -> None:
+    """Run one node until Ctrl-C or shutdown: ``rclpy.init``, spin ``make_node()`` on :func:`make_executor`, clean up.
 
-    Both are factories because nodes and executors need the context that ``rclpy.init`` creates.
+    ``make_node`` is a factory because the node needs the context that ``rclpy.init`` creates.
     """
     rclpy.init(args=args)
     node = make_node()

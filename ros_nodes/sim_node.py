@@ -29,7 +29,7 @@ from trajectory_msgs.msg import JointTrajectory
 from robosteer.constants import N_ARM_JOINTS, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
 from robosteer.ros_messages import arm_joint_indices
-from ros_nodes.ros_io import Param, declare_all, image_message, joint_state, make_executor, now_seconds, spin_node
+from ros_nodes.ros_io import Param, declare_all, image_message, joint_state, now_seconds, spin_node
 
 NODE_NAME = "robosteer_sim"
 
@@ -248,4 +248,4 @@ class SimNode(Node):
 
 
 def main(args=None) -> None:
-    spin_node(SimNode, make_executor, args)
+    spin_node(SimNode, args)

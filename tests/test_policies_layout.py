@@ -126,20 +126,10 @@ def test_tiny_llama_layout_maps_heads():
 @pytest.mark.parametrize("kind", ["pi0", "pi05"])
 def test_pi_layouts_on_meta_device(kind):
     """pi0/pi05 only accept full-size Gemma in lerobot 0.6.1: build them on the meta device (no memory)."""
-    import importlib
-
     from robosteer.policies.layouts import layout_for_policy
-    from robosteer.policies.smolvla_builder import default_features
+    from robosteer.tuners.scale import build_on_meta
 
-    conf = importlib.import_module(f"lerobot.policies.{kind}.configuration_{kind}")
-    modeling = importlib.import_module(f"lerobot.policies.{kind}.modeling_{kind}")
-    config_cls = conf.PI0Config if kind == "pi0" else conf.PI05Config
-    policy_cls = modeling.PI0Policy if kind == "pi0" else modeling.PI05Policy
-    inputs, outputs = default_features()
-    config = config_cls(input_features=inputs, output_features=outputs, device="cpu")
-    config.device = "meta"
-    with torch.device("meta"):
-        policy = policy_cls(config)
+    policy = build_on_meta(kind)
     layout = layout_for_policy(policy)
     assert layout.architecture == kind
     assert layout.stacks() == ["vlm", "expert"]

@@ -100,8 +100,19 @@ class ScriptedExpert:
                 self.phase_steps = 0
                 self.entry_tcp = tcp
         self.steps += 1
-        q = self.q_cmd + (self.rng.normal(0, self.noise_std, 7) if self.noise_std else 0.0)
-        return np.append(q, phase.gripper).astype(np.float32)
+        return np.append(self.q_cmd, phase.gripper).astype(np.float32)
+
+    def perturb(self, action: np.ndarray) -> np.ndarray:
+        """``action`` with Gaussian noise (std ``noise_std`` rad) on the 7 joint targets, for execution only.
+
+        Recording executes the perturbed action but stores the clean one (DART-style noise injection): the demos then
+        show the expert's correction from states slightly off its own path, which a cloned policy will visit.
+        """
+        if not self.noise_std:
+            return action
+        noisy = action.copy()
+        noisy[:7] += self.rng.normal(0, self.noise_std, 7).astype(np.float32)
+        return noisy
 
     def restart(self) -> None:
         self.phase_index, self.phase_steps = 0, 0

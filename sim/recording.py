@@ -113,8 +113,8 @@ def _record_expert(
             done = False
             while not done:
                 action = expert.act(obs, info)
-                writer.add_frame(obs, action, info["task"])
-                obs, _, terminated, truncated, info = env.step(action)
+                writer.add_frame(obs, action, info["task"])  # the clean label ...
+                obs, _, terminated, truncated, info = env.step(expert.perturb(action))  # ... the perturbed execution
                 done = terminated or truncated
             if not info["is_success"]:
                 writer.discard_episode()

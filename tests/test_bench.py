@@ -37,6 +37,8 @@ def test_bench_smoke_run_writes_every_artifact(tiny_setup):
         steps=2,
         batch_size=2,
         top_k=2,
+        head_rank=2,
+        lrs={"full": 1e-4},
         episodes=2,
         variations=("none", "lighting"),
         unseen_tasks=("pick_mug",),
@@ -72,6 +74,9 @@ def test_bench_smoke_run_writes_every_artifact(tiny_setup):
     assert 0 < compute["steer"]["trainable_params"] < compute["full"]["trainable_params"]
     assert compute["lora"]["trainable_params"] < compute["full"]["trainable_params"]
     assert saved["ranking"]["selected"] and len(saved["ranking"]["selected"]) == 2
+    assert [compute[m]["peak_lr"] for m in ("lora", "steer", "full")] == [1e-3, 1e-3, 1e-4]  # --lr full=1e-4
+    steer_adapter = json.loads((out / "methods" / "steer" / "adapter" / "steer_config.json").read_text())
+    assert steer_adapter["config"]["rank"] == 2  # --head-rank 2
     assert summary["ratios_steer_over_lora"]["trainable_params"] == pytest.approx(
         compute["steer"]["trainable_params"] / compute["lora"]["trainable_params"]
     )
@@ -85,6 +90,8 @@ def test_bench_refuses_bad_input_before_any_work(tmp_path):
         StudyConfig(out=tmp_path / "s", methods=("zero", "magic"))
     with pytest.raises(RobosteerError, match="--demos"):
         StudyConfig(out=tmp_path / "s", demos=1)
+    with pytest.raises(RobosteerError, match="--lr"):
+        StudyConfig(out=tmp_path / "s", lrs={"zero": 1e-3})
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("user data")
     with pytest.raises(RobosteerError, match="not empty"):

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from robosteer.errors import RobosteerError
 
@@ -71,6 +72,11 @@ def test_pretrain_config_rejects_bad_input(tmp_path):
         PretrainConfig(out=tmp_path, steps=0)
     with pytest.raises(RobosteerError, match="not a LeRobot dataset"):
         PretrainConfig(out=tmp_path, data=tmp_path)
+    with pytest.raises(RobosteerError, match="one per task"):
+        PretrainConfig(out=tmp_path, episodes_per_task=(10, 20))  # 2 counts for 3 tasks
+    with pytest.raises(RobosteerError, match="--noise-std"):
+        PretrainConfig(out=tmp_path, noise_std=-0.1)
+    assert PretrainConfig(out=tmp_path, episodes_per_task=(5,)).episodes_per_task == (5, 5, 5)
 
 
 def test_pretraining_pipeline_end_to_end_tiny(tmp_path):
@@ -83,6 +89,7 @@ def test_pretraining_pipeline_end_to_end_tiny(tmp_path):
         out=tmp_path / "run",
         tasks=("press_button",),
         episodes_per_task=1,
+        noise_std=0.01,
         variations=("none",),
         steps=3,
         batch_size=4,
@@ -98,3 +105,23 @@ def test_pretraining_pipeline_end_to_end_tiny(tmp_path):
     assert results[0]["task"] == "press_button" and results[0]["episodes"] == 1
     assert len((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()) >= 2
     assert load_policy(policy_dir).layout.heads()[:2] == ["vlm.L0.H0", "vlm.L0.H1"]
+
+
+def test_parallel_recording_equals_sequential_recording(tmp_path):
+    """Two worker processes + LeRobot's aggregate_datasets give the same frames and labels as one process."""
+    from lerobot.datasets import LeRobotDataset
+
+    from robosteer.data.labels import read_episode_labels
+    from robosteer.policies.pretrain_recording import record_jobs, recording_jobs
+
+    jobs = recording_jobs(("press_button", "pick_cube"), (1, 1), ("none",), seed=3, noise_std=0.01)
+    assert [(j.task, j.episodes) for j in jobs] == [("press_button", 1), ("pick_cube", 1)]
+    roots = {w: record_jobs(jobs, tmp_path / f"w{w}", workers=w) for w in (1, 2)}
+    sets = {w: LeRobotDataset(repo_id=f"local/w{w}", root=root) for w, root in roots.items()}
+    assert len(sets[1]) == len(sets[2]) and sets[2].meta.total_episodes == 2
+    for i in (0, len(sets[1]) - 1):
+        a, b = sets[1][i], sets[2][i]
+        assert a["task"] == b["task"] and int(a["episode_index"]) == int(b["episode_index"])
+        assert torch.equal(a["action"], b["action"]) and torch.equal(a["observation.state"], b["observation.state"])
+    assert [lab["task_name"] for lab in read_episode_labels(roots[2])] == ["press_button", "pick_cube"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w1", "w2"]  # no scratch folders left

@@ -28,6 +28,14 @@ def bench(
         help="Ranking weights, e.g. physical=1,visual=0.5,linguistic=0.5 (default: physical only, as the paper).",
     ),
     lora_rank: int = typer.Option(16, "--lora-rank", help="LoRA rank of the baseline (paper: 16)."),
+    head_rank: int = typer.Option(
+        None, "--head-rank", help="steer: rank of the per-head low-rank deltas (default: full per-head deltas)."
+    ),
+    lr: str = typer.Option(
+        None,
+        "--lr",
+        help="Peak learning rate per method, e.g. full=1e-4,steer=1e-3 (default: robosteer finetune's per method).",
+    ),
     episodes: int = typer.Option(50, "--episodes", help="Evaluation episodes per task x variation cell."),
     variations: str = typer.Option(
         "none,lighting,distractors,object_form,paraphrase",
@@ -91,6 +99,8 @@ def bench(
         top_k=top_k,
         rank_weights=rank_weights,
         lora_rank=lora_rank,
+        head_rank=head_rank,
+        lrs=_method_rates(lr) if lr else None,
         episodes=episodes,
         variations=parse_csv(variations),
         unseen_tasks=unseen_tasks,
@@ -103,6 +113,20 @@ def bench(
     )
     summary = run_study(config, console=console, command="robosteer " + shlex.join(sys.argv[1:]))
     print_study_summary(summary, out, console)
+
+
+def _method_rates(text: str) -> dict[str, float]:
+    """``full=1e-4,steer=1e-3`` -> {"full": 1e-4, "steer": 1e-3}."""
+    from robosteer.errors import RobosteerError
+
+    rates = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        method, _, value = part.partition("=")
+        try:
+            rates[method.strip()] = float(value)
+        except ValueError:
+            raise RobosteerError(f"--lr {part!r}: write method=rate, e.g. full=1e-4") from None
+    return rates
 
 
 def print_study_summary(summary: dict, out: Path, console) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import platform
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,8 +50,10 @@ class PretrainConfig:
     """Output folder: ``dataset/``, ``policy/`` (checkpoint + MODEL_CARD.md), ``train_log.jsonl``, ``eval.json``."""
     tasks: tuple[str, ...] = ("pick_cube", "push_cube", "press_button")
     """Pretraining tasks (sim task names)."""
-    episodes_per_task: int = 50
-    """Scripted-expert demonstrations recorded per task."""
+    episodes_per_task: int | tuple[int, ...] = 50
+    """Scripted-expert demonstrations recorded per task: one count for every task, or one count per task."""
+    noise_std: float = 0.0
+    """Std [rad] of Gaussian noise on the executed joint targets while recording (the clean target is the label)."""
     variations: tuple[str, ...] = ("none", "none", "colour")
     """Variation presets cycled over the episodes of each task (here 2/3 nominal, 1/3 random object colour)."""
     steps: int = 3000
@@ -69,6 +70,8 @@ class PretrainConfig:
     """Seeded zero-shot evaluation episodes per held-out task."""
     eval_max_steps: int | None = None
     """Cut evaluation episodes after this many steps (None = the task's own time limit)."""
+    workers: int = 0
+    """Recording worker processes (0 = one per CPU core; 1 = record in this process)."""
     threads: int = 1
     """torch CPU threads (1 is fastest on a shared 2-core machine: 2 threads spin-wait when the cores are busy)."""
     data: Path | None = None
@@ -80,45 +83,33 @@ class PretrainConfig:
 
     def __post_init__(self):
         self.out = Path(self.out)
-        if self.episodes_per_task < 1 or self.steps < 1 or self.batch_size < 1:
-            raise RobosteerError("--episodes-per-task, --steps and --batch-size must be >= 1")
         if not self.tasks:
             raise RobosteerError("--tasks is empty; give e.g. pick_cube,push_cube,press_button")
+        counts = (self.episodes_per_task,) if isinstance(self.episodes_per_task, int) else tuple(self.episodes_per_task)
+        self.episodes_per_task = counts * len(self.tasks) if len(counts) == 1 else counts
+        if len(self.episodes_per_task) != len(self.tasks):
+            raise RobosteerError(
+                f"--episodes-per-task has {len(self.episodes_per_task)} counts for {len(self.tasks)} tasks; "
+                "give one count for all tasks or one per task, e.g. 50,100,50"
+            )
+        if min(self.episodes_per_task) < 1 or self.steps < 1 or self.batch_size < 1:
+            raise RobosteerError("--episodes-per-task, --steps and --batch-size must be >= 1")
+        if self.noise_std < 0:
+            raise RobosteerError(f"--noise-std must be >= 0 (got {self.noise_std})")
         if self.data is not None and not (Path(self.data) / "meta" / "info.json").is_file():
             raise RobosteerError(f"--data {self.data} is not a LeRobot dataset (no meta/info.json)")
 
 
 def record_demos(cfg: PretrainConfig, progress=None) -> Path:
     """Scripted-expert demonstrations of every task into one LeRobot dataset (``out/dataset``)."""
-    from sim.recording import record_dataset
+    import os
 
-    root = cfg.out / "dataset"
-    if root.exists():
-        shutil.rmtree(root)
-    first = True
-    bar = progress.add_task("recording demonstrations", total=len(cfg.tasks)) if progress else None
-    for t_index, task in enumerate(cfg.tasks):
-        share = [cfg.episodes_per_task // len(cfg.variations)] * len(cfg.variations)
-        share[0] += cfg.episodes_per_task - sum(share)
-        for v_index, (preset, n) in enumerate(zip(cfg.variations, share, strict=True)):
-            if n == 0:
-                continue
-            seed = cfg.seed * 1_000_003 + t_index * 10_007 + v_index * 1_009
-            record_dataset(
-                task,
-                n,
-                root,
-                teleop="expert",
-                variations=preset,
-                seed=seed,
-                append=not first,
-                use_videos=False,
-                progress=False,
-            )
-            first = False
-        if progress:
-            progress.advance(bar)
-    return root
+    from robosteer.policies.pretrain_recording import record_jobs, recording_jobs
+
+    jobs = recording_jobs(cfg.tasks, cfg.episodes_per_task, cfg.variations, cfg.seed, cfg.noise_std)
+    workers = min(len(jobs), cfg.workers or os.cpu_count() or 1)
+    bar = progress.add_task(f"recording demonstrations ({workers} workers)", total=len(jobs)) if progress else None
+    return record_jobs(jobs, cfg.out / "dataset", workers, on_done=(lambda job: progress.advance(bar)) if bar else None)
 
 
 def lr_at(step: int, total: int, peak: float) -> float:
@@ -254,7 +245,8 @@ It is the base policy that `make demo` and `--policy embedded` adapt; it is not 
 ```
 - seed: {cfg.seed}; torch threads: {cfg.threads}; machine: {machine_description()}
 - data: {n_episodes} scripted-expert episodes ({n_frames} frames at 15 Hz, 96x96 front + wrist cameras) of
-  {", ".join(cfg.tasks)}; {cfg.episodes_per_task} episodes per task, variation presets cycled: {", ".join(cfg.variations)}
+  {", ".join(f"{t} {n}" for t, n in zip(cfg.tasks, cfg.episodes_per_task, strict=True))} episodes; variation presets
+  cycled: {", ".join(cfg.variations)}; execution noise {cfg.noise_std} rad (clean labels)
 - training: {cfg.steps} steps, batch {cfg.batch_size}, AdamW lr {cfg.lr} (5 % warm-up, cosine to 10 %), all weights
   trained {"further from the checkpoint given by --init-from" if cfg.init_from else "from random initialisation"}
   (no pretrained VLM weights); final loss {final_loss:.4f}

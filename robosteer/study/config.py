@@ -41,6 +41,11 @@ class StudyConfig:
     """Ranking score weights, e.g. ``physical=1,visual=0.5,linguistic=0.5``; None = physical only (the paper)."""
     lora_rank: int = 16
     """LoRA rank (the paper's baseline uses 16)."""
+    head_rank: int | None = None
+    """steer: rank of the per-head low-rank deltas; None = full per-head deltas (``robosteer finetune``'s default)."""
+    lrs: dict[str, float] | None = None
+    """Peak learning rate per finetuned method, e.g. ``{"full": 1e-4}``; a method not named uses
+    ``robosteer finetune``'s default for it (steer/lora 1e-3, full 1e-5)."""
     episodes: int = 50
     """Evaluation episodes per (task, variation) cell, identical seeds for every method."""
     variations: tuple[str, ...] = ("none", *ROBUSTNESS_PRESETS)
@@ -83,9 +88,15 @@ class StudyConfig:
             ("--top-k", self.top_k),
             ("--episodes", self.episodes),
             ("--lora-rank", self.lora_rank),
+            ("--head-rank", self.head_rank or 1),
         ):
             if value < 1:
                 raise RobosteerError(f"{name} must be >= 1, got {value}")
+        bad_lr = {m: lr for m, lr in (self.lrs or {}).items() if m not in METHODS[1:] or not lr > 0}
+        if bad_lr:
+            raise RobosteerError(
+                f"--lr {bad_lr}: give positive rates for finetuned methods ({', '.join(METHODS[1:])}), e.g. full=1e-4"
+            )
         if not self.variations:
             raise RobosteerError("--variations is empty: give at least 'none'")
         if self.rank_weights:

@@ -50,19 +50,21 @@ def compute_table(methods: dict[str, dict]) -> list[str]:
     sources = {(e.get("compute") or {}).get("peak_memory_source") or "" for e in methods.values()}
     memory = "peak memory (estimate)" if any(src.startswith("estimate") for src in sources) else "peak memory"
     lines = [
-        f"| method | trainable params | share of total | step time | {memory} | training wall time | final loss |",
-        "|---|---|---|---|---|---|---|",
+        f"| method | trainable params | share of total | peak lr | step time | {memory} | training wall time | "
+        "final loss |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, entry in methods.items():
         c = entry.get("compute")
         if not c:
-            lines.append(f"| {name} | 0 | 0 % | - | - | - | - |")
+            lines.append(f"| {name} | 0 | 0 % | - | - | - | - | - |")
             continue
         share = (
             (c["trainable_params"] / c["total_params"]) if c.get("trainable_params") and c.get("total_params") else None
         )
         lines.append(
             f"| {name} | {_count(c.get('trainable_params'))} | {_num(share, '{:.3f} %', 100)} | "
+            f"{_num(c.get('peak_lr'), '{:.0e}')} | "
             f"{_num(c.get('step_time_s'), '{:.0f} ms', 1000)} | {_num(c.get('peak_memory_mb'), '{:.0f} MB')} "
             f"| {_num(c.get('train_wall_s'), '{:.0f} s')} | {_num(c.get('final_loss'), '{:.4f}')} |"
         )

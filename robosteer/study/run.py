@@ -138,6 +138,8 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
             heads=ranking["selected"] if ranking else None,
             heads_fingerprint=fingerprint,
             lora_rank=config.lora_rank,
+            head_rank=config.head_rank,
+            lr=(config.lrs or {}).get(method),
         )
         timings[f"finetune_{method}"] = time.perf_counter() - t0
     del base

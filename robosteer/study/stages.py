@@ -67,6 +67,8 @@ def finetune_method(
     heads: list[str] | None,
     heads_fingerprint: str | None,
     lora_rank: int,
+    head_rank: int | None = None,
+    lr: float | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Finetune with ``robosteer.tuners.finetune`` (``merged/`` checkpoint written); returns paths and compute figures.
@@ -85,6 +87,8 @@ def finetune_method(
         heads=list(heads or []) if steer else [],
         heads_fingerprint=heads_fingerprint if steer else None,
         lora_rank=lora_rank,
+        head_rank=head_rank if steer else None,
+        lr=lr,
         progress=progress,
     )
     t0 = time.perf_counter()
@@ -110,4 +114,5 @@ def compute_figures(summary: dict[str, Any], wall: float) -> dict[str, Any]:
         "peak_memory_source": summary.get("peak_memory_source"),
         "train_wall_s": summary.get("wall_time_s") or wall,
         "final_loss": summary.get("final_loss"),
+        "peak_lr": summary.get("peak_lr"),
     }

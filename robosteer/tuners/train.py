@@ -251,6 +251,7 @@ def _summary(
         "method": config.method,
         "steps": config.steps,
         "resumed_from_step": start_step,
+        "peak_lr": config.peak_lr,
         "trainable_params": trainable,
         "total_params": total,
         "trainable_fraction": trainable / max(1, total),

@@ -31,8 +31,11 @@ def record_sim(
     image_size: int = typer.Option(96, help="Camera image height = width in pixels."),
     append: bool = typer.Option(False, help="Add episodes to an existing dataset with the same features."),
     videos: bool = typer.Option(True, "--videos/--images", help="Store camera streams as MP4 video or as images."),
-    noise: float = typer.Option(0.0, help="Std [rad] of Gaussian noise on the executed joint targets; the clean expert target is recorded "
-        "(DART-style: the demos show corrections from off-path states)."),
+    noise: float = typer.Option(
+        0.0,
+        help="Std [rad] of Gaussian noise on the executed joint targets; the clean expert target is recorded "
+        "(DART-style: the demos show corrections from off-path states).",
+    ),
     joint_prefix: str = typer.Option("fr3_joint", help="Joint names: fr3_joint (FR3 limits) or panda_joint."),
     robot_mjcf: Path = typer.Option(
         None, help="Arm + gripper MJCF file to use instead of the built-in model (e.g. menagerie's panda.xml)."

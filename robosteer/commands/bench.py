@@ -117,16 +117,10 @@ def bench(
 
 def _method_rates(text: str) -> dict[str, float]:
     """``full=1e-4,steer=1e-3`` -> {"full": 1e-4, "steer": 1e-3}."""
-    from robosteer.errors import RobosteerError
+    from robosteer.heads.config import parse_named_floats
+    from robosteer.study import METHODS
 
-    rates = {}
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        method, _, value = part.partition("=")
-        try:
-            rates[method.strip()] = float(value)
-        except ValueError:
-            raise RobosteerError(f"--lr {part!r}: write method=rate, e.g. full=1e-4") from None
-    return rates
+    return parse_named_floats(text, tuple(m for m in METHODS if m != "zero"), "--lr full=1e-4,steer=1e-3")
 
 
 def print_study_summary(summary: dict, out: Path, console) -> None:

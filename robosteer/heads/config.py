@@ -15,21 +15,27 @@ LINGUISTIC_LABEL_HINTS: tuple[str, ...] = ("paraphrase", "task", "instruction", 
 """Episode-label keys containing one of these are linguistic attributes."""
 
 
-def parse_weights(text: str) -> dict[str, float]:
-    """``"physical=1,visual=0.5"`` -> ``{"physical": 1.0, "visual": 0.5}`` (unnamed scores get weight 0)."""
-    weights = {name: 0.0 for name in SCORE_NAMES}
+def parse_named_floats(text: str, names: tuple[str, ...], example: str) -> dict[str, float]:
+    """``"a=1,b=0.5"`` -> ``{"a": 1.0, "b": 0.5}``; every name must be one of ``names`` (errors quote ``example``)."""
+    values = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
         name = name.strip()
-        if not sep or name not in SCORE_NAMES:
+        if not sep or name not in names:
             raise RobosteerError(
-                f"bad weight {part!r}: use NAME=VALUE with NAME one of {', '.join(SCORE_NAMES)}, "
-                "e.g. --weights physical=1,visual=0.5,linguistic=0.5"
+                f"bad entry {part!r}: use NAME=VALUE with NAME one of {', '.join(names)}, e.g. {example}"
             )
         try:
-            weights[name] = float(value)
+            values[name] = float(value)
         except ValueError:
-            raise RobosteerError(f"weight {part!r} is not a number, e.g. physical=1") from None
+            raise RobosteerError(f"{part!r} is not a number, e.g. {example}") from None
+    return values
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``"physical=1,visual=0.5"`` -> ``{"physical": 1.0, "visual": 0.5}`` (unnamed scores get weight 0)."""
+    weights = {name: 0.0 for name in SCORE_NAMES}
+    weights.update(parse_named_floats(text, SCORE_NAMES, "--weights physical=1,visual=0.5,linguistic=0.5"))
     return weights
 
 

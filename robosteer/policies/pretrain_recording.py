@@ -44,10 +44,8 @@ def recording_jobs(
 
 
 def _record(job: RecordingJob, root: Path, append: bool) -> Path:
-    from robosteer.scheduling import reset_realtime_scheduling
-    from sim.recording import record_dataset
+    from sim.recording import record_dataset  # its writer resets the scheduler after every saved episode
 
-    reset_realtime_scheduling()
     return record_dataset(
         job.task,
         job.episodes,

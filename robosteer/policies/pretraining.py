@@ -234,6 +234,18 @@ def write_model_card(
         for r in results
     )
     spec = asdict(cfg.spec)
+    if cfg.data:
+        data_line = (
+            f"{n_episodes} episodes ({n_frames} frames) of an existing dataset (`--data`), not recorded by this "
+            "run: see the earlier stage below for how they were recorded"
+        )
+    else:
+        counts = ", ".join(f"{t} {n}" for t, n in zip(cfg.tasks, cfg.episodes_per_task, strict=True))
+        data_line = (
+            f"{n_episodes} scripted-expert episodes ({n_frames} frames at 15 Hz, 96x96 front + wrist cameras) of\n"
+            f"  {counts} episodes; variation presets cycled: {', '.join(cfg.variations)}; execution noise "
+            f"{cfg.noise_std} rad (clean labels)"
+        )
     text = f"""# robosteer embedded base policy (SmolVLA, pretrained from scratch)
 
 A small LeRobot SmolVLA trained from scratch on scripted-expert demonstrations of robosteer's MuJoCo Franka suite.
@@ -244,9 +256,7 @@ It is the base policy that `make demo` and `--policy embedded` adapt; it is not 
 {command}
 ```
 - seed: {cfg.seed}; torch threads: {cfg.threads}; machine: {machine_description()}
-- data: {n_episodes} scripted-expert episodes ({n_frames} frames at 15 Hz, 96x96 front + wrist cameras) of
-  {", ".join(f"{t} {n}" for t, n in zip(cfg.tasks, cfg.episodes_per_task, strict=True))} episodes; variation presets
-  cycled: {", ".join(cfg.variations)}; execution noise {cfg.noise_std} rad (clean labels)
+- data: {data_line}
 - training: {cfg.steps} steps, batch {cfg.batch_size}, AdamW lr {cfg.lr} (5 % warm-up, cosine to 10 %), all weights
   trained {"further from the checkpoint given by --init-from" if cfg.init_from else "from random initialisation"}
   (no pretrained VLM weights); final loss {final_loss:.4f}
@@ -270,7 +280,24 @@ Evaluation seeds start at {results[0]["seed"] if results else "-"} (disjoint fro
 Held-out tasks were never seen in pretraining; low zero-shot success there is expected: they are what few-shot
 steering is measured on.
 """
+    if cfg.init_from:
+        text += earlier_stages_section(Path(cfg.init_from))
     path.write_text(text)
+
+
+def earlier_stages_section(init_from: Path) -> str:
+    """The ``--init-from`` checkpoint's own "How it was made" (and its earlier stages), so a card lists every stage."""
+    card = init_from / "MODEL_CARD.md"
+    if not card.is_file():
+        return f"\n## Earlier stage\nTrained further from a checkpoint without a MODEL_CARD.md ({init_from.name}).\n"
+    earlier = []
+    for section in card.read_text().split("\n## ")[1:]:
+        title, _, body = section.partition("\n")
+        if title.startswith("How it was made"):
+            earlier.append("### The --init-from checkpoint (the stage before this one)\n" + body.strip())
+        elif title.startswith("Earlier stage"):
+            earlier.append(body.strip())
+    return "\n## Earlier stages\n" + "\n\n".join(earlier) + "\n"
 
 
 EVAL_SEED = 900_000

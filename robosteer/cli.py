@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import warnings
 
 import typer
 
@@ -23,6 +24,12 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # one "Map" bar per episode drowns our own bars
+# lerobot re-enables datasets' bars after each load; with the variable set, datasets warns every time instead.
+# The filter goes to worker processes through PYTHONWARNINGS (read at interpreter start) and applies here directly.
+_PROGRESS_WARNING = "ignore:Cannot enable progress bars:UserWarning"
+if _PROGRESS_WARNING not in os.environ.get("PYTHONWARNINGS", ""):
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (os.environ.get("PYTHONWARNINGS"), _PROGRESS_WARNING)))
+warnings.filterwarnings("ignore", message="Cannot enable progress bars", category=UserWarning)
 # lerobot logs a page-long traceback when torchcodec finds no system FFmpeg, then falls back to pyav by itself.
 logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
 

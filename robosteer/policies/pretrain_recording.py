@@ -92,7 +92,15 @@ def _join(parts: list[Path], out: Path) -> None:
     """LeRobot's aggregate_datasets over ``parts`` (in order), then the episode labels with matching offsets."""
     from lerobot.datasets.aggregate import aggregate_datasets
 
-    aggregate_datasets([f"local/{p.name}" for p in parts], f"local/{out.name}", roots=parts, aggr_root=out)
+    # concatenate_data=False: one parquet per part. Packing re-reads and re-embeds the growing destination for every
+    # part (quadratic); with image features that took over 15 min for 300 episodes, longer than recording them.
+    aggregate_datasets(
+        [f"local/{p.name}" for p in parts],
+        f"local/{out.name}",
+        roots=parts,
+        aggr_root=out,
+        concatenate_data=False,
+    )
     offset = 0
     for part in parts:
         labels = read_episode_labels(part)

@@ -38,6 +38,7 @@ def test_bench_smoke_run_writes_every_artifact(tiny_setup):
         batch_size=2,
         top_k=2,
         head_rank=2,
+        min_layer=1,
         lrs={"full": 1e-4},
         episodes=2,
         variations=("none", "lighting"),
@@ -74,6 +75,7 @@ def test_bench_smoke_run_writes_every_artifact(tiny_setup):
     assert 0 < compute["steer"]["trainable_params"] < compute["full"]["trainable_params"]
     assert compute["lora"]["trainable_params"] < compute["full"]["trainable_params"]
     assert saved["ranking"]["selected"] and len(saved["ranking"]["selected"]) == 2
+    assert all(".L0." not in head for head in saved["ranking"]["selected"])  # --min-layer 1
     assert [compute[m]["peak_lr"] for m in ("lora", "steer", "full")] == [1e-3, 1e-3, 1e-4]  # --lr full=1e-4
     steer_adapter = json.loads((out / "methods" / "steer" / "adapter" / "steer_config.json").read_text())
     assert steer_adapter["config"]["rank"] == 2  # --head-rank 2

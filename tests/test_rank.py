@@ -118,6 +118,21 @@ def test_greedy_selection(tiny_policy, demo_root):
     assert len(ranking.selected) == 3 and len(ranking.cv["greedy_mse"]) == 3
 
 
+def test_min_layer_keeps_low_layers_out_of_the_selection(tiny_policy, demo_root):
+    """Heads below --min-layer are scored (same scores as without the floor) but never selected."""
+    unrestricted = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, episodes=3))
+    floored = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, episodes=3, min_layer=1))
+    layers = [int(name.split(".")[1][1:]) for name in floored.selected]
+    assert layers and min(layers) >= 1
+    assert any(".L0." in name for name in unrestricted.selected)  # the floor changed the choice
+    assert floored.scores == unrestricted.scores
+    assert floored.config["min_layer"] == 1
+    with pytest.raises(RobosteerError, match="no selectable head"):
+        rank_heads(tiny_policy, demo_root, RankConfig(**FAST, episodes=3, min_layer=50))
+    with pytest.raises(RobosteerError, match="min-layer"):
+        RankConfig(min_layer=-1)
+
+
 def test_mean_ablation_moves_actions(tiny_policy, demo_root):
     """The causal check's ablation really reaches the policy: ablating every head changes the actions."""
     from robosteer.heads import features as feats

@@ -27,6 +27,9 @@ def bench(
         "--rank-weights",
         help="Ranking weights, e.g. physical=1,visual=0.5,linguistic=0.5 (default: physical only, as the paper).",
     ),
+    min_layer: int = typer.Option(
+        0, "--min-layer", help="Ranking: never select heads below this layer (0 = any layer may be chosen)."
+    ),
     lora_rank: int = typer.Option(16, "--lora-rank", help="LoRA rank of the baseline (paper: 16)."),
     head_rank: int = typer.Option(
         None, "--head-rank", help="steer: rank of the per-head low-rank deltas (default: full per-head deltas)."
@@ -98,6 +101,7 @@ def bench(
         batch_size=batch_size,
         top_k=top_k,
         rank_weights=rank_weights,
+        min_layer=min_layer,
         lora_rank=lora_rank,
         head_rank=head_rank,
         lrs=_method_rates(lr) if lr else None,

@@ -21,6 +21,11 @@ def rank(
     greedy: bool = typer.Option(
         False, "--greedy/--no-greedy", help="Greedy forward selection on the k-NN error of the concatenated heads."
     ),
+    min_layer: int = typer.Option(
+        0,
+        "--min-layer",
+        help="Never select heads below this layer (every stack): steer's backward stops at the lowest chosen layer.",
+    ),
     token: str = typer.Option(
         "auto",
         "--token",
@@ -50,6 +55,7 @@ def rank(
         weights=parse_weights(weights),
         episodes=episodes,
         greedy=greedy,
+        min_layer=min_layer,
         token=token,
         target=target,
         causal_frames=causal_frames,

@@ -51,6 +51,9 @@ class RankConfig:
     """Use the first N episodes of the dataset (None = all)."""
     greedy: bool = False
     """Greedy forward selection on the k-NN error of the concatenated features instead of plain top-k."""
+    min_layer: int = 0
+    """Heads in layers below this one (in every stack) are scored but never selected. The head tuner's backward pass
+    stops at the lowest chosen layer, so a higher floor buys step time at the cost of candidate heads."""
     k_grid: tuple[int, ...] = (5, 10, 20, 40)
     """k values tried by the k-NN regression (capped by the data)."""
     target: str = "delta"
@@ -104,5 +107,7 @@ class RankConfig:
             raise RobosteerError(f"unknown token {self.token!r}; use one of {', '.join(TOKENS)}")
         if min(self.sensitivity_frames, self.causal_frames, self.denoise_step) < 0 or self.causal_draws < 1:
             raise RobosteerError("sensitivity_frames, causal_frames, denoise_step must be >= 0, causal_draws >= 1")
+        if self.min_layer < 0:
+            raise RobosteerError(f"--min-layer must be >= 0 (0 = every layer may be selected), got {self.min_layer}")
         if self.batch_size < 1:
             raise RobosteerError(f"batch_size must be >= 1, got {self.batch_size}")

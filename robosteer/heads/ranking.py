@@ -157,10 +157,17 @@ def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = Non
     frames = ds.keyframe_table(dataset, episodes, config.keyframes)
     heads = policy.layout.heads()
     inert = set(smolvla.inert_heads(policy.layout))
-    eligible = [i for i, h in enumerate(heads) if h not in inert]
+    eligible = [i for i, h in enumerate(heads) if h not in inert and Ranking._layer_head(h)[1] >= config.min_layer]
+    if not eligible:
+        raise RobosteerError(
+            f"--min-layer {config.min_layer} leaves no selectable head: the policy's layers are "
+            f"0..{max(Ranking._layer_head(h)[1] for h in heads)}; choose a lower floor"
+        )
     top_k = min(config.top_k, len(eligible))
     tokens = smolvla.feature_tokens(config.token, policy.layout.stacks())
     notes: list[str] = []
+    if config.min_layer:
+        notes.append(f"heads below layer {config.min_layer} are scored but not selectable (--min-layer)")
     if top_k < config.top_k:
         notes.append(f"top_k {config.top_k} capped at the policy's {len(eligible)} selectable heads")
 
@@ -266,6 +273,7 @@ def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = Non
         },
         config={
             "top_k": top_k,
+            "min_layer": config.min_layer,
             "weights": config.weights,
             "weights_used": used,
             "greedy": config.greedy,

@@ -39,6 +39,8 @@ class StudyConfig:
     """Heads the ranking selects for ``steer``."""
     rank_weights: str | None = None
     """Ranking score weights, e.g. ``physical=1,visual=0.5,linguistic=0.5``; None = physical only (the paper)."""
+    min_layer: int = 0
+    """Ranking: never select heads below this layer (robosteer rank --min-layer); 0 = every layer."""
     lora_rank: int = 16
     """LoRA rank (the paper's baseline uses 16)."""
     head_rank: int | None = None
@@ -92,6 +94,8 @@ class StudyConfig:
         ):
             if value < 1:
                 raise RobosteerError(f"{name} must be >= 1, got {value}")
+        if self.min_layer < 0:
+            raise RobosteerError(f"--min-layer must be >= 0 (0 = any layer may be selected), got {self.min_layer}")
         bad_lr = {m: lr for m, lr in (self.lrs or {}).items() if m not in METHODS[1:] or not lr > 0}
         if bad_lr:
             raise RobosteerError(

@@ -117,7 +117,13 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
 
             weights = parse_weights(config.rank_weights)
         ranking = stages.rank(
-            base, dataset_root, work / "ranking", top_k=config.top_k, seed=config.seed, weights=weights
+            base,
+            dataset_root,
+            work / "ranking",
+            top_k=config.top_k,
+            seed=config.seed,
+            weights=weights,
+            min_layer=config.min_layer,
         )
         timings["rank"] = time.perf_counter() - t0
         shutil.copyfile(work / "ranking" / "heads.png", _plots(work) / "heads.png")

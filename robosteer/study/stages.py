@@ -35,14 +35,21 @@ def dataset_summary(root: Path) -> dict[str, Any]:
 
 
 def rank(
-    policy, dataset_root: Path, out: Path, *, top_k: int, seed: int, weights: dict[str, float] | None = None
+    policy,
+    dataset_root: Path,
+    out: Path,
+    *,
+    top_k: int,
+    seed: int,
+    weights: dict[str, float] | None = None,
+    min_layer: int = 0,
 ) -> dict[str, Any]:
     """Rank every head (``robosteer.heads.rank_heads``), save heads.json + heads.png into ``out``."""
     from robosteer.heads import RankConfig, rank_heads
 
     options = {"weights": dict(weights)} if weights else {}
     t0 = time.perf_counter()
-    ranking = rank_heads(policy, dataset_root, RankConfig(top_k=top_k, seed=seed, **options))
+    ranking = rank_heads(policy, dataset_root, RankConfig(top_k=top_k, seed=seed, min_layer=min_layer, **options))
     elapsed = time.perf_counter() - t0
     ranking.save(out)
     return {

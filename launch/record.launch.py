@@ -53,7 +53,11 @@ def generate_launch_description():
                 executable="robosteer-sim-node",
                 name="robosteer_sim",
                 output="screen",
-                parameters=[config_file("sim.yaml"), {"task": LaunchConfiguration("sim_task")}],
+                parameters=[
+                    config_file("sim.yaml"),
+                    # no policy node while recording: step at once, reset nobody
+                    {"task": LaunchConfiguration("sim_task"), "start_when_ready_topic": "", "policy_reset_service": ""},
+                ],
                 condition=IfCondition(LaunchConfiguration("use_sim")),
             ),
             Node(

@@ -38,6 +38,10 @@ class ControlDiagnostics:
     """Chunks computed by the policy (or received on the chunk topic)."""
     inference_errors: int = 0
     """Policy calls that raised."""
+    stale_chunks_dropped: int = 0
+    """Chunks discarded on arrival because their episode had ended (reset while they were computed)."""
+    unpaired_observations: int = 0
+    """Inference requests skipped because a camera had no image within max_image_age_s at or before the state."""
     window: int = 2000
     """How many recent latency samples the percentiles cover."""
     inference_latency_s: deque = field(default_factory=lambda: deque(maxlen=2000))

@@ -1,18 +1,28 @@
 """The policy node: runs a LeRobot policy (embedded, a checkpoint, or chunks from another machine) on a Franka arm or
 the sim node.
 
-Observation = the newest joint state + the newest image of every camera + the task. A worker thread computes action
-chunks from observation snapshots (inference never runs on the control thread); a fixed-rate control step executes
-them through :class:`~ros_nodes.chunk_queue.ActionChunkQueue` (stale actions skipped, overlaps blended) and
-:class:`~ros_nodes.safety.SafetyFilter`. The node starts disabled and publishes no command until ``~/enable``
-(std_srvs/SetBool) is called with true. Diagnostics (JSON counters) go to ``~/diagnostics`` (std_msgs/String);
-``~/reset_diagnostics`` (std_srvs/Trigger) restarts them. Every callback is short, so the node spins on one thread
-(:func:`ros_nodes.ros_io.make_executor`); the callback groups only matter to whoever spins it on a multi-threaded
-executor.
+Observation = the newest joint state + for every camera the newest image stamped at or before that state (as-of
+pairing by header stamp; the pairing age is a diagnostic) + the task. A worker thread computes action chunks from
+observation snapshots (inference never runs on the control thread); a fixed-rate control step executes them through
+:class:`~ros_nodes.chunk_queue.ActionChunkQueue` (stale actions skipped, overlaps blended) and
+:class:`~ros_nodes.safety.SafetyFilter`.
 
-Run: ``robosteer-policy-node --ros-args --params-file launch/config/policy.yaml`` (or ``python -m ros_nodes policy``)
-or ``ros2 launch robosteer sim.launch.py``. Import this module only in a process started with the ROS environment
-(:mod:`ros_nodes.entrypoints` takes care of it).
+Episodes (:mod:`ros_nodes.episode`): the queued actions, the chunk being computed and the velocity clamp's anchor
+belong to one episode. ``~/reset`` (std_srvs/Trigger), ``~/enable``, a new instruction, an adapter switch, a jump of
+the measured state (robot reset) and a measured state that disagrees with the last command (arm moved by hand) start
+a new one: the queue is cleared, a chunk still being computed is discarded when it lands, and every limit re-anchors
+on the measured joint state. ``~/ready`` (std_msgs/Bool, transient local) says true once the node is enabled and has
+computed its first chunk, so a sim can start its episode clock then.
+
+The node starts disabled and publishes no command until ``~/enable`` (std_srvs/SetBool) is called with true.
+Diagnostics (JSON counters) go to ``~/diagnostics`` (std_msgs/String); ``~/reset_diagnostics`` restarts them. With
+``adapters`` (a YAML map instruction -> adapter folder) one base policy carries several steer/LoRA adapters, chosen
+per instruction or with ``~/set_adapter`` (:mod:`ros_nodes.adapters`). Every callback is short, so the node spins on
+one thread (:func:`ros_nodes.ros_io.make_executor`).
+
+Run: ``robosteer-policy-node --ros-args --params-file launch/config/policy_fr3.yaml`` (or ``python -m ros_nodes
+policy``) or ``ros2 launch robosteer sim.launch.py``. Import this module only in a process started with the ROS
+environment (:mod:`ros_nodes.entrypoints` takes care of it).
 """
 
 from __future__ import annotations
@@ -20,121 +30,57 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import CompressedImage, Image, JointState
-from std_msgs.msg import Float64, Float64MultiArray, String
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robosteer.constants import ACTION_DIM, N_ARM_JOINTS, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
-from robosteer.ros_alignment import LatestBuffer
+from robosteer.ros_alignment import AsOfBuffer, LatestBuffer
 from robosteer.ros_messages import any_image_rgb, image_kind, joint_state_arm, joint_state_gripper, stamp_to_seconds
 from ros_nodes.chunk_queue import ActionChunkQueue
-from ros_nodes.diagnostics import ControlDiagnostics, to_json
+from ros_nodes.diagnostics import ControlDiagnostics, percentiles_ms, to_json
+from ros_nodes.episode import EpisodeTracker
 from ros_nodes.gripper import make_gripper
-from ros_nodes.ros_io import Param, declare_all, float_array, joint_trajectory, now_seconds, spin_node
-from ros_nodes.safety import FR3_LOWER, FR3_MAX_VELOCITY, FR3_UPPER, SafetyConfig, SafetyFilter, StaleInputWatchdog  # noqa: E501
+from ros_nodes.policy_params import PARAMETERS
+from ros_nodes.ros_io import declare_all, float_array, joint_trajectory, now_seconds, spin_node
+from ros_nodes.safety import SafetyConfig, SafetyFilter, StaleInputWatchdog
 
 NODE_NAME = "robosteer_policy"
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+__all__ = ["NODE_NAME", "PARAMETERS", "PolicyNode", "main"]
 
-PARAMETERS: dict[str, Param] = {
-    "policy": Param(
-        "embedded", "'embedded', a LeRobot checkpoint folder, or '' to execute chunks from action_chunk_topic"
-    ),
-    "device": Param("cpu", "torch device for the policy (cpu, cuda)"),
-    "task": Param("", "instruction; a message on task_topic replaces it"),
-    "task_topic": Param("/robosteer/task", "std_msgs/String topic with the instruction"),
-    "joint_states_topic": Param("/joint_states", "sensor_msgs/JointState of the arm (fr3_joint* or panda_joint*)"),
-    "gripper_state_topic": Param("", "std_msgs/Float64 gripper width [m] when joint states have no finger joints"),
-    "camera_names": Param(["front", "wrist"], "policy camera keys (observation.images.<name>), one per camera topic"),
-    "camera_topics": Param(
-        ["/camera/front/image_raw", "/camera/wrist/image_raw"],
-        "sensor_msgs/Image topics (rgb8/bgr8; .../compressed: CompressedImage)",
-    ),
-    "image_size": Param(96, "images are resized to image_size x image_size before the policy"),
-    "max_image_age_s": Param(0.5, "no new chunk is computed while a camera image is older than this"),
-    "control_rate_hz": Param(15.0, "control rate; one action of a chunk per period"),
-    "control_trigger": Param(
-        "timer",
-        "'timer' (fixed-rate timer) or 'joint_states' (a step per arriving state, "
-        "decimated to the control rate; lock-step with the sim node)",
-    ),
-    "stale_periods": Param(2.0, "hold position when the newest joint state is older than this many periods"),
-    "command_mode": Param("trajectory", "'trajectory' (JointTrajectory) or 'position_array' (Float64MultiArray)"),
-    "trajectory_topic": Param("/fr3_arm_controller/joint_trajectory", "JointTrajectory command topic"),
-    "position_topic": Param("/fr3_arm_controller/commands", "Float64MultiArray command topic (position controller)"),
-    "joint_prefix": Param("fr3_joint", "joint names in commands: fr3_joint or panda_joint"),
-    "gripper_mode": Param(
-        "auto", "'auto' (franka_gripper actions if franka_msgs imports, else topic), 'action', 'topic' or 'none'"
-    ),
-    "gripper_topic": Param("/robosteer/gripper_width", "std_msgs/Float64 gripper width target [m] (topic mode)"),
-    "gripper_action_ns": Param("/franka_gripper", "namespace of the franka_gripper move/grasp actions"),
-    "gripper_speed": Param(0.1, "gripper speed [m/s] for Move/Grasp"),
-    "gripper_force": Param(20.0, "grasp force [N]"),
-    "gripper_grasp_below": Param(0.03, "a width target below this is sent as Grasp, otherwise Move"),
-    "gripper_deadband": Param(0.01, "send a new gripper goal only when the target moved more than this [m]"),
-    "joint_lower": Param(list(FR3_LOWER), "joint position lower limits [rad]"),
-    "joint_upper": Param(list(FR3_UPPER), "joint position upper limits [rad]"),
-    "max_joint_velocity": Param(
-        [0.5 * v for v in FR3_MAX_VELOCITY], "per-joint speed limit [rad/s] for the step clamp"
-    ),
-    "workspace_enabled": Param(False, "keep the flange (+ tool_length) inside the workspace box"),
-    "workspace_min": Param([0.15, -0.7, 0.02], "workspace box lower corner (x, y, z) [m], robot base frame"),
-    "workspace_max": Param([0.9, 0.7, 1.0], "workspace box upper corner (x, y, z) [m]"),
-    "tool_length": Param(0.1034, "flange to the point kept in the box [m] (Franka Hand fingertip: 0.1034)"),
-    "blend_old": Param(0.3, "weight of the queued action where a new chunk overlaps (0.3 old / 0.7 new)"),
-    "replan_remaining": Param(
-        -1,
-        "request a new chunk when at most this many actions remain queued; -1: chunk_size - n_action_steps of the "
-        "policy (re-plan as often as it was trained to), 4 without a policy",
-    ),
-    "chunk_horizon": Param(0, "use at most this many actions of each chunk (0: all)"),
-    "action_chunk_topic": Param(
-        "~/action_chunk",
-        "Float64MultiArray (T x 8, row-major) chunks computed elsewhere; executed from the tick they arrive",
-    ),
-    "diagnostics_topic": Param("~/diagnostics", "std_msgs/String JSON counters"),
-    "diagnostics_rate_hz": Param(1.0, "diagnostics publish rate"),
-    "start_enabled": Param(False, "start enabled (default false: publish nothing until ~/enable true)"),
-    "torch_threads": Param(
-        1, "torch CPU threads for inference (0: torch's default); 1 keeps latency low when the cores are shared"
-    ),
-}
+
+def _check_parameters(p: dict) -> None:
+    if len(p["camera_names"]) != len(p["camera_topics"]):
+        raise RobosteerError("camera_names and camera_topics must have the same length (one name per topic)")
+    if p["command_mode"] not in ("trajectory", "position_array"):
+        raise RobosteerError(f"command_mode {p['command_mode']!r}: use trajectory or position_array")
+    if p["control_trigger"] not in ("timer", "joint_states"):
+        raise RobosteerError(f"control_trigger {p['control_trigger']!r}: use timer or joint_states")
+    if not (p["control_rate_hz"] > 0 and p["diagnostics_rate_hz"] > 0):
+        raise RobosteerError("control_rate_hz and diagnostics_rate_hz must be > 0 (e.g. 15.0 and 1.0)")
 
 
 class PolicyNode(Node):
     def __init__(self, policy=None, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
         self.p = p = declare_all(self, PARAMETERS)
-        if len(p["camera_names"]) != len(p["camera_topics"]):
-            raise RobosteerError("camera_names and camera_topics must have the same length (one name per topic)")
-        if p["command_mode"] not in ("trajectory", "position_array"):
-            raise RobosteerError(f"command_mode {p['command_mode']!r}: use trajectory or position_array")
-        if p["control_trigger"] not in ("timer", "joint_states"):
-            raise RobosteerError(f"control_trigger {p['control_trigger']!r}: use timer or joint_states")
-        if not (p["control_rate_hz"] > 0 and p["diagnostics_rate_hz"] > 0):
-            raise RobosteerError("control_rate_hz and diagnostics_rate_hz must be > 0 (e.g. 15.0 and 1.0)")
+        _check_parameters(p)
         self.period = 1.0 / float(p["control_rate_hz"])
-        self.safety = SafetyFilter(
-            SafetyConfig(
-                lower=tuple(p["joint_lower"]),
-                upper=tuple(p["joint_upper"]),
-                max_velocity=tuple(p["max_joint_velocity"]),
-                period_s=self.period,
-                workspace_min=tuple(p["workspace_min"]) if p["workspace_enabled"] else (),
-                workspace_max=tuple(p["workspace_max"]) if p["workspace_enabled"] else (),
-                tool_length=p["tool_length"],
-            )
-        )
+        self.safety = SafetyFilter(_safety_config(p, self.period))
+        self.episodes = EpisodeTracker(p["reset_jump_velocity"], self.period, p["anchor_tolerance"])
         self.watchdog = StaleInputWatchdog(self.period, p["stale_periods"])
         self.queue = ActionChunkQueue(p["blend_old"], horizon=p["chunk_horizon"] or None)
         self.diag = ControlDiagnostics()
+        self.pairing_age_s: deque = deque(maxlen=2000)
         self.lock = threading.Lock()
         self.enabled = bool(p["start_enabled"])
         self.task = p["task"]
@@ -142,32 +88,59 @@ class PolicyNode(Node):
         self.origin = time.monotonic()
         self.last_tick: int | None = None
         self.last_tick_time: float | None = None
-
         self.joint_buffer = LatestBuffer(max_age_s=self.period * p["stale_periods"], clock=time.monotonic)
         self.gripper_width: float | None = None
-        self.images = {name: LatestBuffer(p["max_image_age_s"], clock=time.monotonic) for name in p["camera_names"]}
+        self.images = {name: AsOfBuffer(p["max_image_age_s"], horizon_s=2.0) for name in p["camera_names"]}
 
-        if p["torch_threads"] > 0:
-            import torch
+        self.policy = policy if policy is not None else self._load_policy()
+        self.adapters = self._load_adapters()
+        self.replan_remaining = self._replan_threshold()
+        self._create_interfaces()
 
-            torch.set_num_threads(int(p["torch_threads"]))
-        self.policy = policy
-        if self.policy is None and p["policy"]:
-            from robosteer.policies import load_policy
+        self._requests: queue.Queue = queue.Queue(maxsize=1)
+        self._inflight: int | None = None  # generation of the request being computed or waiting, None when idle
+        self._warm = self.policy is None  # True once a chunk was computed (ready)
+        self._ready_sent: bool | None = None
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._inference_loop, name="robosteer-inference", daemon=True)
+        self._worker.start()
+        self._publish_ready()
+        self.get_logger().info(f"ready ({'enabled' if self.enabled else 'disabled: call ~/enable true'})")
 
-            self.get_logger().info(f"loading policy {p['policy']} on {p['device']}")
-            self.policy = load_policy(p["policy"], device=p["device"])
+    # -- set-up ---------------------------------------------------------------------------------------------------
+    def _load_policy(self):
+        p = self.p
+        if not p["policy"]:
+            return None
+        from robosteer.policies import load_policy
+
+        self.get_logger().info(f"loading policy {p['policy']} on {p['device']}")
+        threads = None if p["torch_threads"] < 0 else int(p["torch_threads"])
+        return load_policy(p["policy"], device=p["device"], threads=threads)
+
+    def _load_adapters(self):
+        if not self.p["adapters"]:
+            return None
+        if self.policy is None:
+            raise RobosteerError("adapters need a policy: set policy to 'embedded' or a checkpoint folder")
+        from ros_nodes.adapters import AdapterSwitch
+
+        return AdapterSwitch.from_yaml(self.policy, self.p["adapters"], log=self.get_logger().info)
+
+    def _replan_threshold(self) -> int:
         if self.policy is not None:
-            missing = [k for k in self.policy.image_keys if k not in {image_key(n) for n in p["camera_names"]}]
+            missing = [k for k in self.policy.image_keys if k not in {image_key(n) for n in self.p["camera_names"]}]
             if missing:
                 raise RobosteerError(f"the policy needs cameras {missing}; add them to camera_names/camera_topics")
-
-        self.replan_remaining = int(p["replan_remaining"])
-        if self.replan_remaining < 0:
+        replan = int(self.p["replan_remaining"])
+        if replan < 0:
             config = getattr(self.policy, "config", None)
             chunk, steps = getattr(config, "chunk_size", None), getattr(config, "n_action_steps", None)
-            self.replan_remaining = int(chunk - steps) if chunk and steps else 4
+            replan = int(chunk - steps) if chunk and steps else 4
+        return replan
 
+    def _create_interfaces(self) -> None:
+        p = self.p
         inputs = ReentrantCallbackGroup()
         self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, 10, callback_group=inputs)
         if p["gripper_state_topic"]:
@@ -198,19 +171,68 @@ class PolicyNode(Node):
             p["gripper_deadband"],
         )
         self.diag_pub = self.create_publisher(String, p["diagnostics_topic"], 10)
+        self.ready_pub = self.create_publisher(Bool, p["ready_topic"], LATCHED)
         self.create_service(SetBool, "~/enable", self._on_enable, callback_group=inputs)
+        self.create_service(Trigger, "~/reset", self._on_reset, callback_group=inputs)
         self.create_service(Trigger, "~/reset_diagnostics", self._on_reset_diagnostics, callback_group=inputs)
+        if self.adapters is not None:
+            from ros_nodes.adapters import create_set_adapter_service
+
+            create_set_adapter_service(self, self._on_set_adapter, inputs)
         self.control_group = MutuallyExclusiveCallbackGroup()
         if p["control_trigger"] == "timer":
             self.create_timer(self.period, self._control_step, callback_group=self.control_group)
         self.create_timer(1.0 / p["diagnostics_rate_hz"], self._publish_diagnostics, callback_group=inputs)
 
-        self._requests: queue.Queue = queue.Queue(maxsize=1)
-        self._inflight = False
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._inference_loop, name="robosteer-inference", daemon=True)
-        self._worker.start()
-        self.get_logger().info(f"ready ({'enabled' if self.enabled else 'disabled: call ~/enable true'})")
+    # -- episodes -------------------------------------------------------------------------------------------------
+    def _start_episode(self, reason: str) -> None:
+        """Drop the plan (lock held): queue, in-flight chunk (discarded on arrival), clamp anchor."""
+        self.episodes.new_episode(reason)
+        self.queue.clear()
+        self.last_command = None
+        try:
+            self._requests.get_nowait()  # a request not started yet belongs to the old episode
+        except queue.Empty:
+            pass
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.lock:
+            self._start_episode("service")
+            generation = self.episodes.generation
+        response.success, response.message = True, f"episode {generation}"
+        return response
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        with self.lock:
+            self.enabled = bool(request.data)
+            self._start_episode("enable")
+        self._publish_ready()
+        response.success, response.message = True, "enabled" if request.data else "disabled"
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_task(self, msg: String) -> None:
+        if not msg.data.strip() or msg.data == self.task:
+            return
+        with self.lock:
+            self.task = msg.data
+            self._start_episode("instruction")
+            if self.adapters is not None:
+                self.adapters.request_for_task(self.task)
+        self.get_logger().info(f"task: {self.task}")
+
+    def _on_set_adapter(self, name: str) -> str:
+        """Queue a switch to adapter ``name`` ('' = base) for the inference thread; raises RobosteerError if unknown."""
+        with self.lock:
+            self.adapters.request(name)
+            self._start_episode("adapter")
+        return f"adapter {name or 'base'} from the next chunk"
+
+    def _publish_ready(self) -> None:
+        ready = bool(self.enabled and self._warm)
+        if ready != self._ready_sent:
+            self._ready_sent = ready
+            self.ready_pub.publish(Bool(data=ready))
 
     # -- inputs ---------------------------------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
@@ -226,6 +248,8 @@ class PolicyNode(Node):
         with self.lock:
             if width is not None:
                 self.gripper_width = width
+            if self.episodes.jumped(arm, obs_time):
+                self._start_episode("jump")
             self.joint_buffer.put((arm, obs_time), now)
         if self.p["control_trigger"] == "joint_states":
             self._control_step()
@@ -236,14 +260,13 @@ class PolicyNode(Node):
 
     def _on_image(self, name: str, msg: Image) -> None:
         try:
-            self.images[name].put(any_image_rgb(msg, self.p["image_size"]), time.monotonic())
+            rgb = any_image_rgb(msg, self.p["image_size"])
         except RobosteerError as err:
             self.get_logger().warn(f"camera {name}: {err}", throttle_duration_sec=5.0)
-
-    def _on_task(self, msg: String) -> None:
-        if msg.data.strip() and msg.data != self.task:
-            self.task = msg.data
-            self.get_logger().info(f"task: {self.task}")
+            return
+        stamp = stamp_to_seconds(msg.header.stamp)
+        with self.lock:
+            self.images[name].put(stamp if stamp > 0 else now_seconds(self), rgb)
 
     def _on_external_chunk(self, msg: Float64MultiArray) -> None:
         values = np.asarray(msg.data, dtype=np.float64)
@@ -266,16 +289,8 @@ class PolicyNode(Node):
         """Start the counters and latency windows afresh (e.g. after a warm-up)."""
         with self.lock:
             self.diag = ControlDiagnostics()
+            self.pairing_age_s.clear()
         response.success, response.message = True, "diagnostics reset"
-        return response
-
-    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        with self.lock:
-            self.enabled = bool(request.data)
-            self.queue.clear()
-            self.last_command = None
-        response.success, response.message = True, "enabled" if request.data else "disabled"
-        self.get_logger().info(response.message)
         return response
 
     # -- control --------------------------------------------------------------------------------------------------
@@ -319,14 +334,8 @@ class PolicyNode(Node):
             if done - start > self.period:
                 self.diag.missed_deadlines += 1
 
-    def _next_command(self, tick: int, now: float) -> tuple[np.ndarray | None, float | None]:
-        """Called with the lock held: the command for this tick (None = publish nothing) and its observation time."""
-        newest = self.joint_buffer.latest()
-        if self.watchdog.is_stale(self.joint_buffer.stamp, now):
-            self.diag.holds_stale_input += 1
-            self.queue.clear()
-            return self.last_command, None  # hold the last command; never invent a pose
-        arm, obs_time = newest
+    def _measured(self) -> np.ndarray:
+        arm, _ = self.joint_buffer.latest()
         width = self.gripper_width
         if width is None:
             self.get_logger().warn(
@@ -335,10 +344,21 @@ class PolicyNode(Node):
                 throttle_duration_sec=10.0,
             )
             width = 0.0
-        measured = np.concatenate([arm, [width]])
+        return np.concatenate([arm, [width]])
+
+    def _next_command(self, tick: int, now: float) -> tuple[np.ndarray | None, float | None]:
+        """Called with the lock held: the command for this tick (None = publish nothing) and its observation time."""
+        if self.watchdog.is_stale(self.joint_buffer.stamp, now):
+            self.diag.holds_stale_input += 1
+            self.queue.clear()
+            return self.last_command, None  # hold the last command; never invent a pose
+        obs_time = self.joint_buffer.latest()[1]
+        measured = self._measured()
+        if self.last_command is not None and self.episodes.disagrees(self.last_command, measured):
+            self._start_episode("disagreement")  # the arm is not where the plan left it: never pull it back
         previous = self.last_command if self.last_command is not None else measured
         if self.queue.remaining(tick) <= self.replan_remaining:
-            self._request_inference(tick, measured)
+            self._request_inference(tick, measured, obs_time)
         action = self.queue.pop(tick)
         command = None if action is None else self.safety.apply(action, previous)
         if command is None:
@@ -347,50 +367,83 @@ class PolicyNode(Node):
         self.last_command = command
         return command, obs_time
 
-    def _request_inference(self, tick: int, state: np.ndarray) -> None:
-        if self.policy is None or self._inflight or not self.task:
-            return
-        obs = {OBS_STATE: state.astype(np.float32)}
+    def _paired_images(self, obs_time: float) -> dict | None:
+        """Every camera's newest image stamped at or before ``obs_time`` (lock held); None when one has none."""
+        images = {}
         for name, buffer in self.images.items():
-            image = buffer.get()
-            if image is None:
-                return
-            obs[image_key(name)] = image
-        self._inflight = True
-        self._requests.put_nowait((tick, obs, self.task, time.monotonic()))
+            hit = buffer.as_of(obs_time)
+            if hit is None:
+                self.diag.unpaired_observations += 1
+                return None
+            images[image_key(name)] = hit[1]
+            self.pairing_age_s.append(obs_time - hit[0])
+        return images
+
+    def _request_inference(self, tick: int, state: np.ndarray, obs_time: float) -> None:
+        generation = self.episodes.generation
+        if self.policy is None or self._inflight == generation or not self.task:
+            return
+        images = self._paired_images(obs_time)
+        if images is None:
+            return
+        obs = {OBS_STATE: state.astype(np.float32), **images}
+        self._inflight = generation
+        try:
+            self._requests.get_nowait()  # replace a waiting request of an older episode
+        except queue.Empty:
+            pass
+        self._requests.put_nowait((generation, tick, obs, self.task, time.monotonic()))
 
     def _inference_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                tick, obs, task, t_obs = self._requests.get(timeout=0.2)
+                generation, tick, obs, task, t_obs = self._requests.get(timeout=0.2)
             except queue.Empty:
                 continue
+            if self.adapters is not None:
+                self.adapters.apply_pending()  # on this thread, between chunks: the control loop never waits
             try:
                 chunk = self.policy.predict_action_chunk(obs, task)  # (T, 8)
             except Exception as err:  # keep the node alive; the control step holds position meanwhile
                 self.get_logger().error(f"inference failed: {type(err).__name__}: {err}")
                 with self.lock:
                     self.diag.inference_errors += 1
-                    self._inflight = False
+                    if self._inflight == generation:
+                        self._inflight = None
                 continue
-            now = time.monotonic()
-            with self.lock:
+            self._chunk_ready(generation, tick, chunk, t_obs)
+
+    def _chunk_ready(self, generation: int, tick: int, chunk: np.ndarray, t_obs: float) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if self._inflight == generation:
+                self._inflight = None
+            self.diag.inference_latency_s.append(now - t_obs)
+            if generation != self.episodes.generation:
+                self.diag.stale_chunks_dropped += 1  # computed for an episode that has ended
+            else:
                 self._queue_chunk(chunk, start_tick=tick, now_tick=self._tick_index(now))
                 self.diag.inferences += 1
-                self.diag.inference_latency_s.append(now - t_obs)
-                self._inflight = False
+            first = not self._warm
+            self._warm = True
+        if first:
+            self._publish_ready()
 
     def diagnostics(self) -> dict:
         with self.lock:
-            return self.diag.to_dict(
-                {
-                    "enabled": self.enabled,
-                    "task": self.task,
-                    "safety": self.safety.stats,
-                    "queue": self.queue.stats,
-                    "stale": self.watchdog.holding,
-                }
-            )
+            extra = {
+                "enabled": self.enabled,
+                "ready": bool(self.enabled and self._warm),
+                "task": self.task,
+                "episode": self.episodes.stats,
+                "pairing_age_ms": percentiles_ms(self.pairing_age_s),
+                "safety": self.safety.stats,
+                "queue": self.queue.stats,
+                "stale": self.watchdog.holding,
+            }
+            if self.adapters is not None:
+                extra["adapter"] = self.adapters.stats
+            return self.diag.to_dict(extra)
 
     def _publish_diagnostics(self) -> None:
         self.diag_pub.publish(String(data=to_json(self.diagnostics())))
@@ -402,6 +455,18 @@ class PolicyNode(Node):
         if self._worker.is_alive():
             self.get_logger().warn("the inference worker did not stop within 10 s")
         return super().destroy_node()
+
+
+def _safety_config(p: dict, period: float) -> SafetyConfig:
+    return SafetyConfig(
+        lower=tuple(p["joint_lower"]),
+        upper=tuple(p["joint_upper"]),
+        max_velocity=tuple(p["max_joint_velocity"]),
+        period_s=period,
+        workspace_min=tuple(p["workspace_min"]) if p["workspace_enabled"] else (),
+        workspace_max=tuple(p["workspace_max"]) if p["workspace_enabled"] else (),
+        tool_length=p["tool_length"],
+    )
 
 
 def main(args=None) -> None:

@@ -6,6 +6,12 @@ controller topic or Float64MultiArray on a position topic, like the real control
 episode's instruction (transient local, so late subscribers get it) and episode success (std_msgs/Bool every step).
 ``~/reset`` (std_srvs/Trigger) starts a new episode. Non-finite commands are ignored.
 
+Episodes and the policy: an episode's clock (its first step) starts only once the policy node says it is ready on
+``start_when_ready_topic`` (std_msgs/Bool; true after its first chunk while enabled), so a slow first inference costs
+no steps; until then the sim publishes the episode's first observation at ``rate_hz`` without stepping. At the start
+of every episode the sim calls the policy node's reset service (``policy_reset_service``, std_srvs/Trigger) and waits
+for the answer, so no action planned in the previous episode reaches this one.
+
 All MuJoCo work (stepping, offscreen rendering with its EGL context) happens on one dedicated thread that keeps the
 step schedule, so the node behaves the same under any executor.
 
@@ -53,6 +59,13 @@ PARAMETERS: dict[str, Param] = {
     "success_topic": Param("/robosteer/episode_success", "std_msgs/Bool success flag, every step"),
     "episode_topic": Param("~/episode", "std_msgs/String JSON every step: step, success, done, task, counters"),
     "auto_reset": Param(False, "start a new episode after success or the time limit"),
+    "start_when_ready_topic": Param(
+        "", "std_msgs/Bool of the policy node; episodes start stepping only once it said true ('' = at once)"
+    ),
+    "policy_reset_service": Param(
+        "/robosteer_policy/reset", "std_srvs/Trigger called at the start of every episode ('' = none)"
+    ),
+    "policy_reset_timeout_s": Param(1.0, "longest wait for the policy node's reset answer [s]"),
 }
 
 
@@ -88,6 +101,16 @@ class SimNode(Node):
         self.create_subscription(Float64MultiArray, p["position_topic"], self._on_position_array, 10)
         self.create_subscription(Float64, p["gripper_topic"], self._on_gripper, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
+        self.policy_ready = not p["start_when_ready_topic"]
+        if p["start_when_ready_topic"]:
+            self.create_subscription(Bool, p["start_when_ready_topic"], self._on_policy_ready, LATCHED)
+        self.reset_client = (
+            self.create_client(Trigger, p["policy_reset_service"]) if p["policy_reset_service"] else None
+        )
+        self.started = False
+        """Whether the current episode's clock runs (its first step is taken once the policy is ready)."""
+        self.policy_resets = 0
+        """Episodes that started with an answered policy reset."""
         self.instruction, self.step_count, self.success, self.done = "", 0, False, False
         self.total_steps = 0
         """Env steps since the node started (``step_count`` restarts with every episode)."""
@@ -135,6 +158,9 @@ class SimNode(Node):
         else:
             self.ignored_commands += 1
 
+    def _on_policy_ready(self, msg: Bool) -> None:
+        self.policy_ready = bool(msg.data)
+
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._reset_requested.set()
         response.success, response.message = True, "a new episode starts at the next step"
@@ -172,6 +198,8 @@ class SimNode(Node):
                     self._reset_requested.clear()
                     self.seed += 1
                     self._reset_episode()
+                if not self.started:
+                    self._start_or_wait()
                     continue
                 self._step()
         except Exception:
@@ -187,15 +215,38 @@ class SimNode(Node):
             self.arm_target, self.gripper_target = None, None
             self.obs, self.instruction = obs, info["task"]
             self.step_count, self.success, self.done = 0, False, False
+            self.started = False
         self.task_pub.publish(String(data=self.instruction))
+
+    def _start_or_wait(self) -> None:
+        """Start the episode once the policy is ready (resetting the policy node first), else publish the first
+        observation again without stepping."""
+        if self.policy_ready:
+            self._reset_policy()
+            with self.lock:
+                self.arm_target, self.gripper_target = None, None  # commands sent before the policy's reset
+                self.started = True
         self._publish_observation()
         self._publish_episode()
+
+    def _reset_policy(self) -> None:
+        """Call the policy node's reset service and wait for the answer (skipped when no policy node offers it)."""
+        if self.reset_client is None or not self.reset_client.service_is_ready():
+            return
+        answered = threading.Event()
+        future = self.reset_client.call_async(Trigger.Request())
+        future.add_done_callback(lambda _: answered.set())
+        if answered.wait(self.p["policy_reset_timeout_s"]) and future.result() is not None:
+            self.policy_resets += 1
+        else:
+            self.get_logger().warn("the policy node did not answer its reset in time", throttle_duration_sec=5.0)
 
     def _step(self) -> None:
         if self.done:
             if self.p["auto_reset"]:
                 self.seed += 1
                 self._reset_episode()
+                self._start_or_wait()
             else:
                 self._publish_observation()
             return
@@ -235,6 +286,9 @@ class SimNode(Node):
             "ignored_commands": self.ignored_commands,
             "commands_received": self.commands_received,
             "steps_without_new_command": self.steps_without_new_command,
+            "started": self.started,
+            "policy_resets": self.policy_resets,
+            "total_steps": self.total_steps,
         }
         self.episode_pub.publish(String(data=json.dumps(status)))
 

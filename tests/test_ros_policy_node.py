@@ -1,8 +1,11 @@
 """The policy node with real rclpy over Fast DDS on loopback: it publishes nothing until enabled, drops NaN actions,
-clamps joint limits, and holds the last command within 2 periods when the joint states stop.
+clamps joint limits, holds the last command within 2 periods when the joint states stop, and keeps episodes apart:
+``~/reset`` and a jump of the measured state drop the queued plan and a chunk still being computed, and an arm moved
+by hand is never pulled back.
 
-Actions come from the node's chunk topic (``~/action_chunk``: chunks computed elsewhere), so these tests need no
-policy model; the closed loop with a real policy is in test_ros_closed_loop.py."""
+Actions come from the node's chunk topic (``~/action_chunk``: chunks computed elsewhere), so most tests need no
+policy model; the in-flight chunk test uses a policy whose inference waits for the test. The closed loop with a real
+policy is in test_ros_closed_loop.py and test_ros_parity.py."""
 
 from __future__ import annotations
 
@@ -18,14 +21,14 @@ pytestmark = pytest.mark.ros
 rclpy = pytest.importorskip("rclpy")
 
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import Float64, Float64MultiArray, String  # noqa: E402
-from std_srvs.srv import SetBool  # noqa: E402
+from sensor_msgs.msg import Image, JointState  # noqa: E402
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String  # noqa: E402
+from std_srvs.srv import SetBool, Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from ros_nodes.harness import RosHarness  # noqa: E402
 from ros_nodes.policy_node import PolicyNode  # noqa: E402
-from ros_nodes.ros_io import joint_state  # noqa: E402
+from ros_nodes.ros_io import image_message, joint_state  # noqa: E402
 from ros_nodes.safety import FR3_UPPER  # noqa: E402
 
 HOME = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
@@ -38,11 +41,16 @@ class FakeArm:
     def __init__(self, ros: RosHarness):
         self.node = ros.add(ros.make_node("fake_arm"))
         self.publishing = True
+        self.position = HOME.copy()
+        """What the arm measures (a test moves it as a hand would)."""
+        self.camera = False
+        """Also publish a front camera image stamped like each joint state."""
         self.lock = threading.Lock()
         self.commands: list[tuple[float, np.ndarray]] = []
         self.gripper: list[float] = []
         self.diagnostics: list[dict] = []
         self.state_pub = self.node.create_publisher(JointState, "/joint_states", 10)
+        self.image_pub = self.node.create_publisher(Image, "/camera/front/image_raw", 2)
         self.chunk_pub = self.node.create_publisher(Float64MultiArray, "/robosteer_policy/action_chunk", 10)
         self.node.create_subscription(JointTrajectory, "/fr3_arm_controller/joint_trajectory", self._on_cmd, 50)
         self.node.create_subscription(Float64, "/robosteer/gripper_width", lambda m: self.gripper.append(m.data), 50)
@@ -54,7 +62,9 @@ class FakeArm:
     def _publish_state(self):
         if self.publishing:
             t = self.node.get_clock().now().nanoseconds * 1e-9
-            self.state_pub.publish(joint_state(HOME, 0.04, "fr3_joint", t))
+            if self.camera:
+                self.image_pub.publish(image_message(np.zeros((32, 32, 3), np.uint8), t))
+            self.state_pub.publish(joint_state(self.position, 0.04, "fr3_joint", t))
 
     def _on_cmd(self, msg: JointTrajectory):
         assert list(msg.joint_names) == [f"fr3_joint{i}" for i in range(1, 8)]
@@ -70,10 +80,12 @@ class FakeArm:
             return [c for stamp, c in self.commands if stamp > t]
 
 
-def start(ros: RosHarness, **params) -> tuple[PolicyNode, FakeArm]:
+def start(ros: RosHarness, policy=None, **params) -> tuple[PolicyNode, FakeArm]:
     values = {"policy": "", "control_rate_hz": RATE, "diagnostics_rate_hz": 10.0, **params}
     node = ros.add(
-        PolicyNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        PolicyNode(
+            policy=policy, context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()]
+        )
     )
     arm = FakeArm(ros)
     return node, arm
@@ -104,8 +116,9 @@ def test_disabled_node_publishes_nothing_until_enabled(ros_domain_id):
 
 def test_nan_action_dropped_and_joint_limits_clamped(ros_domain_id):
     with RosHarness(domain_id=ros_domain_id) as ros:
-        # isolate the position clamp from the step clamp, and from the watchdog on a loaded machine
-        node, arm = start(ros, max_joint_velocity=[100.0], stale_periods=30.0)
+        # isolate the position clamp from the step clamp, from the anchor check (this arm never follows) and from the
+        # watchdog on a loaded machine
+        node, arm = start(ros, max_joint_velocity=[100.0], stale_periods=30.0, anchor_tolerance=100.0)
         assert ros.wait_for(lambda: node.joint_buffer.count > 3, timeout=15)
         enable(ros, arm)
         assert ros.wait_for(lambda: len(arm.commands) >= 2, timeout=10)
@@ -129,7 +142,7 @@ def test_nan_action_dropped_and_joint_limits_clamped(ros_domain_id):
 
 def test_watchdog_holds_when_joint_states_stop(ros_domain_id):
     with RosHarness(domain_id=ros_domain_id) as ros:
-        node, arm = start(ros)
+        node, arm = start(ros, anchor_tolerance=100.0)  # the fake arm does not follow the ramp
         assert ros.wait_for(lambda: node.joint_buffer.count > 3, timeout=15)
         enable(ros, arm)
         ramp = np.array([np.r_[HOME + [0.01 * i, 0, 0, 0, 0, 0, 0], 0.04] for i in range(1, 200)])  # (199, 8)
@@ -153,3 +166,95 @@ def test_watchdog_holds_when_joint_states_stop(ros_domain_id):
         assert node.watchdog.holding and node.diag.holds_stale_input > 0
         arm.publishing = True
         assert ros.wait_for(lambda: not node.watchdog.holding, timeout=5), "fresh joint states end the hold"
+
+
+def test_arm_moved_by_hand_is_never_pulled_back(ros_domain_id):
+    with RosHarness(domain_id=ros_domain_id) as ros:
+        node, arm = start(ros, stale_periods=30.0)
+        assert ros.wait_for(lambda: node.joint_buffer.count > 3, timeout=15)
+        enable(ros, arm)
+        arm.send_chunk(np.tile(np.r_[HOME, 0.04], (150, 1)))  # a plan that keeps the arm at HOME for 10 s
+        assert ros.wait_for(lambda: node.queue.remaining(node.last_tick or 0) > 20, timeout=10)
+        t0 = time.monotonic()
+        for _ in range(25):  # a hand pushes joint 1 by 0.5 rad at 0.6 rad/s: slower than a jump, beyond tolerance
+            arm.position = arm.position + np.r_[0.02, np.zeros(6)]
+            time.sleep(1 / 30)
+        time.sleep(0.5)
+        sent = [c[0] for c in arm.commands_after(t0)]
+        assert len(sent) >= 5, "the node kept publishing while the arm moved"
+        steps = np.diff(sent)
+        assert np.all(steps >= -1e-9), f"a command stepped back towards the old pose: {np.round(sent, 3)}"
+        assert sent[-1] == pytest.approx(arm.position[0], abs=0.2), (  # 0.2: the default anchor_tolerance
+            f"commands must follow the arm to where the hand left it ({arm.position[0]:.2f}), got {sent[-1]:.2f}"
+        )
+        assert node.episodes.reasons["disagreement"] >= 1 and node.queue.remaining(node.last_tick) == 0
+
+
+def test_reset_service_and_state_jump_drop_the_queued_plan(ros_domain_id):
+    with RosHarness(domain_id=ros_domain_id) as ros:
+        node, arm = start(ros, stale_periods=30.0, anchor_tolerance=100.0)
+        assert ros.wait_for(lambda: node.joint_buffer.count > 3, timeout=15)
+        enable(ros, arm)
+        ramp = np.array([np.r_[HOME + [0.01 * i, 0, 0, 0, 0, 0, 0], 0.04] for i in range(1, 200)])  # (199, 8)
+        for trigger in ("service", "jump"):
+            arm.send_chunk(ramp)
+            assert ros.wait_for(lambda: len(arm.commands_after(0.0)) and arm.commands[-1][1][0] > HOME[0] + 0.03, 10)
+            if trigger == "service":
+                response = ros.call(arm.node, Trigger, "/robosteer_policy/reset", Trigger.Request())
+                assert response.success
+            else:
+                arm.position = HOME + np.r_[0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]  # teleported: faster than any joint
+            assert ros.wait_for(lambda t=trigger: node.episodes.reasons[t] >= 1, timeout=5)
+            t0 = time.monotonic()
+            time.sleep(0.5)
+            held = arm.commands_after(t0)
+            assert len(held) >= 3 and all(np.allclose(c, arm.position, atol=1e-9) for c in held), (
+                f"after a {trigger} reset the node must hold the measured pose, not continue the old plan"
+            )
+            arm.position = HOME.copy()
+            time.sleep(0.3)
+
+
+class GatedPolicy:
+    """A policy whose inference waits until the test releases it; its first chunk moves the arm away, later ones
+    hold the measured pose."""
+
+    image_keys = ["observation.images.front"]
+    config = None
+
+    def __init__(self):
+        self.called = threading.Event()
+        self.release = threading.Event()
+
+    def predict_action_chunk(self, obs, task):
+        first = not self.called.is_set()
+        self.called.set()
+        self.release.wait(timeout=30)
+        offset = 0.5 if first else 0.0  # the first chunk (the one the test makes stale) would move the arm away
+        return np.tile(np.r_[obs["observation.state"][:7] + offset, 0.04], (30, 1))  # (30, 8)
+
+
+def test_chunk_computed_before_a_reset_is_discarded_and_ready_is_reported(ros_domain_id):
+    policy = GatedPolicy()
+    with RosHarness(domain_id=ros_domain_id) as ros:
+        node, arm = start(ros, policy, task="t", camera_names=["front"], camera_topics=["/camera/front/image_raw"])
+        ready: list[bool] = []
+        arm.node.create_subscription(
+            Bool,
+            "/robosteer_policy/ready",
+            lambda m: ready.append(m.data),
+            rclpy.qos.QoSProfile(depth=1, durability=rclpy.qos.DurabilityPolicy.TRANSIENT_LOCAL),
+        )
+        arm.camera = True
+        enable(ros, arm)
+        assert policy.called.wait(timeout=10), "no inference was requested (images paired with the state?)"
+        assert ros.wait_for(lambda: ready == [False], timeout=5), f"not ready before the first chunk: {ready}"
+        t0 = time.monotonic()
+        assert ros.call(arm.node, Trigger, "/robosteer_policy/reset", Trigger.Request()).success
+        policy.release.set()
+        assert ros.wait_for(lambda: node.diag.stale_chunks_dropped == 1, timeout=10), node.diagnostics()
+        assert ros.wait_for(lambda: ready[-1:] == [True], timeout=5), "ready after the first chunk"
+        time.sleep(0.5)
+        after = arm.commands_after(t0)
+        assert after and all(c[0] < HOME[0] + 0.01 for c in after), "the stale chunk must not be executed"
+        assert node.diagnostics()["pairing_age_ms"]["max"] == pytest.approx(0.0, abs=1e-6), "paired by stamp"

@@ -12,6 +12,7 @@ from robosteer.errors import RobosteerError
 from robosteer.ros_alignment import FrameAligner, LatestBuffer
 from robosteer.ros_messages import any_image_rgb, image_kind, image_rgb, joint_state_arm, joint_state_gripper
 from ros_nodes.chunk_queue import ActionChunkQueue
+from ros_nodes.episode import EpisodeTracker
 from ros_nodes.safety import FR3_LOWER, FR3_UPPER, SafetyConfig, SafetyFilter, StaleInputWatchdog, flange_pose
 
 
@@ -165,3 +166,21 @@ def test_compressed_images_decode_to_rgb():
     assert image_kind("/camera/front/image_raw") == "image"
     with pytest.raises(RobosteerError):
         any_image_rgb(SimpleNamespace(format="jpeg", data=b"not an image"))
+
+
+def test_episode_tracker_detects_jumps_and_disagreement():
+    tracker = EpisodeTracker([2.0], period_s=0.1, anchor_tolerance=0.2)
+    home = np.zeros(7)
+    assert not tracker.jumped(home, 1.0)  # the first state has nothing to jump from
+    assert not tracker.jumped(home + 0.19, 1.1)  # 0.19 rad in 0.1 s < 2 rad/s * 0.1 s
+    assert tracker.jumped(home + 0.19 + np.r_[0.0, 0.0, 0.3, 0, 0, 0, 0], 1.101)  # measured over a period: 0.3 > 0.2
+    assert not tracker.jumped(home + 0.5, 1.3)  # a lost state: 0.5 rad over ~0.2 s is within 2 rad/s
+    command, measured = np.zeros(8), np.zeros(8)
+    measured[6], measured[7] = 0.19, 0.08  # the gripper width never counts
+    assert not tracker.disagrees(command, measured)
+    measured[3] = -0.21
+    assert tracker.disagrees(command, measured)
+    assert tracker.new_episode("jump") == 1 and tracker.new_episode("service") == 2
+    assert tracker.stats == {"generation": 2, "resets": {"jump": 1, "service": 1}}
+    with pytest.raises(RobosteerError):
+        EpisodeTracker([1.0, 2.0], period_s=0.1, anchor_tolerance=0.2)

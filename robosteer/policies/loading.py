@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -22,21 +23,58 @@ from robosteer.policies.vlm_folder import VlmSpec
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 """The base SmolVLA shipped with the package (``robosteer pretrain`` wrote it; see its MODEL_CARD.md)."""
 _WEIGHTS = "model.safetensors"
+THREADS_ENV = "ROBOSTEER_TORCH_THREADS"
+"""Environment variable with the torch CPU thread count for inference (0: torch's default)."""
+DEFAULT_TORCH_THREADS = 1
+"""One thread: torch's default (one per core) spin-waits and collapses when other processes load the cores (measured:
+3.0 vs 37.7 actions/s with the sim in the loop on 2 busy cores)."""
+
+
+def torch_threads(requested: int | None = None) -> int:
+    """The thread count to use: ``requested`` when given, else ``$ROBOSTEER_TORCH_THREADS``, else 1 (0: torch's
+    default, one per core)."""
+    if requested is None:
+        text = os.environ.get(THREADS_ENV, "").strip()
+        try:
+            requested = int(text) if text else DEFAULT_TORCH_THREADS
+        except ValueError:
+            raise RobosteerError(f"{THREADS_ENV}={text!r} is not an integer; use e.g. 1 (0: torch's default)") from None
+    if requested < 0:
+        raise RobosteerError(f"torch thread count must be >= 0 (got {requested}); 0 keeps torch's default")
+    return requested
+
+
+_TORCH_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def set_torch_threads(requested: int | None = None) -> int:
+    """Apply :func:`torch_threads` to this process (0 leaves torch's default); returns the threads torch now uses.
+
+    With neither ``requested`` nor the environment variable, a count the caller already chose (anything but torch's
+    start-up default, e.g. ``pretrain --threads 4``) is kept.
+    """
+    if requested is None and not os.environ.get(THREADS_ENV) and torch.get_num_threads() != _TORCH_DEFAULT_THREADS:
+        return torch.get_num_threads()
+    threads = torch_threads(requested)
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def embedded_available() -> bool:
     return (EMBEDDED_DIR / "config.json").is_file() and (EMBEDDED_DIR / _WEIGHTS).is_file()
 
 
-def load_embedded() -> RobotPolicy:
-    """The embedded base SmolVLA, pretrained on the sim suite (offline, a few MB)."""
+def load_embedded(threads: int | None = None) -> RobotPolicy:
+    """The embedded base SmolVLA, pretrained on the sim suite (offline, a few MB); ``threads`` as in
+    :func:`load_policy`."""
     if not embedded_available():
         raise RobosteerError(
             f"the embedded base policy is not installed ({EMBEDDED_DIR} has no checkpoint); "
             "reinstall robosteer or create one with `robosteer pretrain --out <dir>` and pass "
             "`--policy <dir>`"
         )
-    return load_policy(EMBEDDED_DIR)
+    return load_policy(EMBEDDED_DIR, threads=threads)
 
 
 def _read_checkpoint_config(path: Path) -> dict:
@@ -85,10 +123,15 @@ def _read_checkpoint_config(path: Path) -> dict:
     return config
 
 
-def load_policy(policy: str | Path, device: str = "cpu") -> RobotPolicy:
-    """Load ``'embedded'`` or a LeRobot checkpoint folder (smolvla, pi0, pi05) with its processors and layout."""
+def load_policy(policy: str | Path, device: str = "cpu", threads: int | None = None) -> RobotPolicy:
+    """Load ``'embedded'`` or a LeRobot checkpoint folder (smolvla, pi0, pi05) with its processors and layout.
+
+    Sets this process's torch CPU threads (:func:`set_torch_threads`: ``threads``, else ``$ROBOSTEER_TORCH_THREADS``,
+    else 1) so inference does not collapse when other processes share the cores.
+    """
+    set_torch_threads(threads)
     if str(policy) == "embedded":
-        return load_embedded()
+        return load_embedded(threads=threads)
     path = Path(policy).expanduser()
     raw_config = _read_checkpoint_config(path)
 

@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import pkgutil
+import sys
 import warnings
 
 import typer
@@ -42,6 +43,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,  # help text is plain: "[rad]" or "robosteer[teleop]" print as written
 )
 
 
@@ -61,15 +63,57 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main() -> None:
-    """Entry point: bad input (:class:`RobosteerError`) prints one clear line and exits with status 2."""
-    try:
-        app()
-    except RobosteerError as err:
-        from rich.console import Console
+LIBRARY_ERRORS = ("safetensors", "pyarrow", "datasets", "json")
+"""Packages whose exceptions mean a corrupt or foreign input file: printed as one line like a RobosteerError."""
 
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
-        raise SystemExit(2) from None
+
+class _OneLine(logging.Formatter):
+    """``warning: message`` (no logger name): library warnings read as one plain line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def configure_logging() -> None:
+    """Warnings and errors of robosteer and the libraries it uses go to stderr as one line each."""
+    root = logging.getLogger()
+    if any(getattr(h, "_robosteer", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLine())
+    handler._robosteer = True
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+
+
+def _library_error(err: BaseException) -> bool:
+    return any(cls.__module__.split(".")[0] in LIBRARY_ERRORS for cls in type(err).__mro__[:-2])
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad input (:class:`RobosteerError`, or a corrupt file a library refuses) prints one line naming
+    the problem and the fix, and exits with status 2; Ctrl-C exits with 130 without a traceback."""
+    configure_logging()
+    try:
+        app(args=argv, prog_name="robosteer")
+    except RobosteerError as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
+    except Exception as err:
+        if not _library_error(err):
+            raise
+        _fail(
+            f"{type(err).__name__}: {' '.join(str(err).split())}: an input file is corrupt or was written by "
+            "another version; re-create it (the command's --help names its inputs)"
+        )
 
 
 if __name__ == "__main__":

@@ -87,6 +87,11 @@ def bench(
         return
     if out is None:
         raise RobosteerError("robosteer bench needs --out DIR for the study (or --micro for the micro benchmarks)")
+    from robosteer.validation import check_out_path, validate_dataset
+
+    check_out_path(out, {"--dataset": dataset, "--policy": policy})
+    if dataset is not None:
+        validate_dataset(dataset, policy)
     from robosteer.study import StudyConfig, run_study
 
     unseen_tasks = None if unseen is None else (() if unseen == "off" else parse_csv(unseen))

@@ -36,7 +36,12 @@ def convert_bag(
     from robosteer.bag_import import convert_bags
     from robosteer.ros_dataset import parse_labels
     from robosteer.ros_recording import RecordingConfig
+    from robosteer.validation import check_out_path, validate_dataset
 
+    for path in bag:
+        check_out_path(out, {"--bag": path, "--config": config})
+    if append and (out / "meta" / "info.json").exists():
+        validate_dataset(out)
     episode_labels = parse_labels(labels)
     recording = RecordingConfig.from_yaml(config)
     if task:

@@ -47,7 +47,9 @@ def finetune(
     from robosteer.errors import RobosteerError
     from robosteer.tuners import FinetuneConfig, read_heads_json
     from robosteer.tuners import finetune as run_finetune
+    from robosteer.validation import check_out_path, validate_dataset
 
+    check_out_path(out, {"--dataset": dataset, "--heads": heads, "--policy": policy})
     head_names, heads_fingerprint = [], None
     if method == "steer":
         if heads is None:
@@ -76,8 +78,7 @@ def finetune(
         stats=stats,
         progress=not quiet,
     )
-    if not (dataset / "meta" / "info.json").is_file():
-        raise RobosteerError(f"{dataset} is not a LeRobot dataset (no meta/info.json); pass the dataset folder")
+    validate_dataset(dataset, policy)
     if device not in ("auto", "cpu", "cuda"):
         raise RobosteerError(f"--device {device!r}: use auto, cpu or cuda")
     import torch

@@ -38,6 +38,11 @@ def pretrain(
     from rich.console import Console
 
     from robosteer.policies.pretraining import PretrainConfig, run_pretraining
+    from robosteer.validation import check_out_path, read_dataset_info
+
+    check_out_path(out, {"--data": data, "--init-from": init_from})
+    if data is not None:
+        read_dataset_info(data)
 
     cfg = PretrainConfig(
         out=out,

@@ -49,6 +49,9 @@ def rank(
 
     from robosteer.errors import RobosteerError
     from robosteer.heads.config import RankConfig, parse_weights
+    from robosteer.validation import check_dataset_command
+
+    check_dataset_command(dataset, policy=policy, out=out)  # before any work: paths, dataset, cameras
 
     config = RankConfig(
         top_k=top_k,

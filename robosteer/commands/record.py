@@ -47,9 +47,13 @@ def record_sim(
     """Record demonstrations of a sim task (scripted expert or teleoperation) into a LeRobot v3 dataset."""
     from rich.console import Console
 
+    from robosteer.validation import check_out_path, validate_dataset
     from sim.recording import record_dataset
     from sim.robot import RobotMjcf
 
+    check_out_path(out, {"--robot-mjcf": robot_mjcf})
+    if append and (out / "meta" / "info.json").exists():
+        validate_dataset(out)
     root = record_dataset(
         task,
         episodes,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from robosteer.errors import RobosteerError
 from robosteer.policies.layout import HeadId
+from robosteer.validation import load_heads_file
 
 HEADS_JSON, HEADS_PNG = "heads.json", "heads.png"
 
@@ -37,7 +38,7 @@ def load_heads_json(path: str | Path) -> dict:
     if not path.is_file():
         raise RobosteerError(f"no head ranking at {path}; run `robosteer rank --out <dir>` first")
     try:
-        data = json.loads(path.read_text())
+        data = load_heads_file(path)  # strict JSON, finite numbers, known heads that can reach the action
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RobosteerError(f"{path} is not valid JSON ({err}); re-run `robosteer rank`") from err
     missing = [k for k in ("policy_fingerprint", "selected", "heads", "scores") if k not in data]

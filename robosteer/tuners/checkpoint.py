@@ -70,7 +70,23 @@ def read_checkpoint_state(ckpt_dir: Path) -> dict:
         raise RobosteerError(
             f"{ckpt_dir} is not a robosteer training checkpoint (no state.json); drop --resume to start fresh"
         )
-    return json.loads(path.read_text())
+    from robosteer.validation import read_strict_json
+
+    state = read_strict_json(path, "drop --resume (with --overwrite) to start the run again")
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise RobosteerError(f"{path} holds no training step; drop --resume (with --overwrite) to start the run again")
+    return state
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise RobosteerError(
+            f"checkpoint file {path} is unreadable ({err}); drop --resume (with --overwrite) to start the run again"
+        ) from None
 
 
 @torch.no_grad()
@@ -79,7 +95,7 @@ def load_checkpoint(
 ) -> dict:
     """Restore trainable tensors, optimizer, scheduler and torch RNG; returns state.json's content."""
     state = read_checkpoint_state(ckpt_dir)
-    saved = load_file(str(ckpt_dir / "trainable.safetensors"))
+    saved = _load_tensors(ckpt_dir / "trainable.safetensors")
     if set(saved) != set(named_trainable):
         raise RobosteerError(
             f"checkpoint {ckpt_dir} trains other parameters than this run (e.g. "
@@ -88,7 +104,7 @@ def load_checkpoint(
         )
     for key, param in named_trainable.items():
         param.copy_(saved[key].to(param.device, param.dtype))
-    tensors = load_file(str(ckpt_dir / "optimizer.safetensors"))
+    tensors = _load_tensors(ckpt_dir / "optimizer.safetensors")
     torch.set_rng_state(tensors.pop("rng.torch"))
     per_param: dict[int, dict] = {}
     for key, value in tensors.items():

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robosteer.errors import RobosteerError
+from robosteer.tuners.checkpoint import LATEST, read_checkpoint_state
 from robosteer.tuners.config import FinetuneConfig
 from robosteer.tuners.head import CONFIG_FILE as STEER_CONFIG_FILE
 from robosteer.tuners.head import HeadTunerConfig, HeadTunerModel
@@ -68,12 +69,17 @@ def check_heads(policy, heads: list[str], heads_fingerprint: str | None, fingerp
         policy.layout.validate_heads(heads)
     except ValueError as err:
         raise RobosteerError(f"{err}; the heads.json belongs to another policy architecture") from None
+    from robosteer.validation import check_reachable
+
+    check_reachable(heads, policy.layout.heads(), "--heads")
 
 
 def _prepare_out_dir(out_dir: Path, config: FinetuneConfig) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RobosteerError(f"--out {out_dir} is an existing file; pass a folder for the run")
+    if config.resume:
+        return
     if out_dir.exists() and any(out_dir.iterdir()):
-        if config.resume:
-            return
         if not config.overwrite:
             raise RobosteerError(
                 f"output folder {out_dir} is not empty; pass --resume to continue that run, "
@@ -81,6 +87,40 @@ def _prepare_out_dir(out_dir: Path, config: FinetuneConfig) -> None:
             )
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _resume_mismatches(state: dict, config: FinetuneConfig, run_info: dict) -> list[str]:
+    saved_config = state.get("config") if isinstance(state.get("config"), dict) else {}
+    problems = []
+    if saved_config.get("method") != config.method:
+        problems.append(f"method {saved_config.get('method')!r} (now {config.method!r})")
+    saved, now = state.get("policy_fingerprint"), run_info.get("policy_fingerprint")
+    if saved != now and (saved or now):
+        problems.append(f"base policy {str(saved)[:12]} (now {str(now)[:12]})")
+    saved, now = state.get("dataset_fingerprint"), run_info.get("dataset_fingerprint")
+    if saved is None or now is None:  # older checkpoints store only the dataset's path
+        saved = str(Path(state["dataset"]).resolve()) if state.get("dataset") else None
+        now = str(Path(run_info["dataset"]).resolve()) if run_info.get("dataset") else None
+    if saved != now:
+        problems.append(f"dataset {state.get('dataset')} (now {run_info.get('dataset')})")
+    return problems
+
+
+def check_resume(out_dir: Path, config: FinetuneConfig, run_info: dict) -> None:
+    """With ``--resume``: refuse when there is no checkpoint, or when it was trained with another
+    method, base policy or dataset."""
+    latest = out_dir / "checkpoints" / LATEST
+    if not (latest / "state.json").is_file():
+        raise RobosteerError(
+            f"--resume: {out_dir} holds no checkpoint to continue (no checkpoints/latest); pass the --out of the "
+            "run to continue, or drop --resume to start a new run (with --overwrite to replace that folder)"
+        )
+    problems = _resume_mismatches(read_checkpoint_state(latest), config, run_info)
+    if problems:
+        raise RobosteerError(
+            f"--resume: the checkpoint in {latest} was trained with another {'; '.join(problems)}; resume with the "
+            "same --method, --policy and --dataset, or start a new run in another --out"
+        )
 
 
 def _atomic_dir(target: Path, write: Callable[[Path], None]) -> Path:
@@ -116,15 +156,23 @@ def finetune(
     fingerprint = _fingerprint(policy)
     if config.method == "steer":
         check_heads(policy, config.heads, config.heads_fingerprint, fingerprint)
+    run_info = {"policy_fingerprint": fingerprint, "dataset": str(dataset_root) if dataset_root else None}
     if make_batches is None:
         if dataset_root is None:
             raise RobosteerError("finetune needs a dataset (--dataset DIR)")
         from robosteer.tuners.data import make_batch_stream, open_dataset
+        from robosteer.validation import check_out_path, dataset_fingerprint, validate_dataset
+
+        check_out_path(out_dir, {"--dataset": Path(dataset_root)})
+        validate_dataset(dataset_root)
+        run_info["dataset_fingerprint"] = dataset_fingerprint(dataset_root)
 
         dataset = open_dataset(policy, dataset_root)
         make_batches = make_batch_stream(dataset, config.batch_size, config.seed, config.steps, config.num_workers)
         if config.stats == "dataset":
             set_policy_stats(policy, dataset.meta.stats)
+    if config.resume:
+        check_resume(out_dir, config, run_info)
     _prepare_out_dir(out_dir, config)
 
     import torch
@@ -153,7 +201,6 @@ def finetune(
     else:
         model.requires_grad_(True)
         named = dict(model.named_parameters())
-    run_info = {"policy_fingerprint": fingerprint, "dataset": str(dataset_root) if dataset_root else None}
     summary = train_loop(model, named, policy.loss, make_batches, config, out_dir, run_info)
     summary.update(run_info)
     if tuner is not None:
@@ -205,10 +252,24 @@ def apply_adapter(policy, adapter_dir: str | Path, merge: bool = True):
 
     With ``merge`` (default) the adapter is folded into the weights: the policy runs at base cost. Returns ``policy``.
     """
+    from robosteer.validation import validate_adapter_dir
+
     adapter_dir = Path(adapter_dir)
     kind = adapter_kind(adapter_dir)
-    if (adapter_dir / "adapter").is_dir():
-        adapter_dir = adapter_dir / "adapter"
+    adapter_dir = validate_adapter_dir(adapter_dir)
+    try:
+        _load_adapter(policy, adapter_dir, kind, merge)
+    except (KeyError, TypeError, ValueError) as err:  # well-formed files that do not fit this policy
+        raise RobosteerError(
+            f"adapter {adapter_dir} does not fit this policy ({type(err).__name__}: {err}); pass the adapter "
+            "trained on this --policy, or re-run `robosteer finetune`"
+        ) from None
+    load_policy_stats(policy, adapter_dir)
+    policy.model.eval()
+    return policy
+
+
+def _load_adapter(policy, adapter_dir: Path, kind: str, merge: bool) -> None:
     fingerprint = _fingerprint(policy)
     if kind == "steer":
         tuner = HeadTunerModel.from_adapter(policy.model, policy.layout, adapter_dir, fingerprint)
@@ -218,6 +279,3 @@ def apply_adapter(policy, adapter_dir: str | Path, merge: bool = True):
         peft_model = load_lora(policy.model, adapter_dir, fingerprint)
         if merge:
             peft_model.merge_and_unload()
-    load_policy_stats(policy, adapter_dir)
-    policy.model.eval()
-    return policy

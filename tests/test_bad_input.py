@@ -1,0 +1,412 @@
+"""Bad input never destroys data, never exits 0 and never prints a traceback: one line naming the problem, exit 2.
+
+Every case runs the real CLI in-process (``robosteer.cli.main``) on real LeRobot datasets written to disk, then
+checks that the input files are byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from robosteer.cli import main
+from robosteer.tuners.tiny_data import write_tiny_dataset
+
+logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
+torch.set_num_threads(1)
+
+
+# -- fixtures: one tiny real dataset, policy, heads.json and finetune run, shared by every case -------------------------
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad_input")
+    dataset = write_tiny_dataset(root / "demos", n_episodes=2, frames=6)
+    from robosteer.policies import make_tiny_smolvla
+
+    policy = make_tiny_smolvla(dataset, n_layers=2)
+    policy.save(root / "base")
+    heads = {
+        "policy_fingerprint": policy.fingerprint(),
+        "selected": ["vlm.L0.H1", "expert.L1.H0"],
+        "heads": policy.layout.heads(),
+        "scores": {"physical": [0.5] * len(policy.layout.heads()), "visual": None},
+    }
+    (root / "heads.json").write_text(json.dumps(heads))
+    code, output = run_cli(
+        ["finetune", "--policy", str(root / "base"), "--dataset", str(dataset), "--heads", str(root / "heads.json")]
+        + ["--steps", "2", "--batch-size", "2", "--out", str(root / "run"), "--quiet"]
+    )
+    assert code == 0, output
+    return {"root": root, "dataset": dataset, "base": root / "base", "heads": root / "heads.json", "run": root / "run"}
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROBOSTEER_CACHE", str(tmp_path / "cache"))
+
+
+def run_cli(args: list[str]) -> tuple[int, str]:
+    """Run ``robosteer ARGS`` in this process; its exit status and everything it printed."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        try:
+            main(args)
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    return code, buffer.getvalue()
+
+
+def checksums(*paths: Path) -> dict[str, str]:
+    """sha256 of every file under ``paths`` (files or folders); a missing path is recorded as missing."""
+    sums = {}
+    for path in paths:
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        if not path.exists():
+            sums[str(path)] = "missing"
+        for file in files:
+            sums[str(file)] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return sums
+
+
+def assert_refused(args: list[str], expect: str, inputs: list[Path]) -> str:
+    before = checksums(*inputs)
+    code, output = run_cli(args)
+    assert code == 2, output
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert expect.lower() in errors[0].lower(), output
+    assert checksums(*inputs) == before, "an input changed"
+    print(errors[0])
+    return errors[0]
+
+
+# -- broken inputs ------------------------------------------------------------------------------------------------------
+def copy_dataset(world, tmp: Path, name: str = "copy") -> Path:
+    return Path(shutil.copytree(world["dataset"], tmp / name))
+
+
+def _rewrite_column(root: Path, key: str, change: Callable[[np.ndarray], None]) -> None:
+    path = next((root / "data").rglob("*.parquet"))
+    table = pq.read_table(path)
+    column = table.column(key).combine_chunks()
+    values = column.flatten().to_numpy().reshape(len(column), -1).copy()
+    change(values)
+    new = pa.FixedSizeListArray.from_arrays(pa.array(values.ravel(), pa.float32()), values.shape[1])
+    if pa.types.is_list(column.type):
+        new = pa.array(values.tolist(), column.type)
+    table = table.set_column(table.column_names.index(key), key, new.cast(column.type))
+    pq.write_table(table, path)
+
+
+def nan_actions(world, tmp):
+    root = copy_dataset(world, tmp)
+    _rewrite_column(root, "action", lambda v: v.__setitem__((3, 2), np.nan))
+    return root
+
+
+def inf_states(world, tmp):
+    root = copy_dataset(world, tmp)
+    _rewrite_column(root, "observation.state", lambda v: v.__setitem__((1, 0), np.inf))
+    return root
+
+
+def truncated_parquet(world, tmp):
+    root = copy_dataset(world, tmp)
+    path = next((root / "data").rglob("*.parquet"))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return root
+
+
+def info_json(text: str):
+    def make(world, tmp):
+        root = copy_dataset(world, tmp)
+        (root / "meta" / "info.json").write_text(text)
+        return root
+
+    return make
+
+
+def no_wrist_camera(world, tmp):
+    return write_tiny_dataset(tmp / "front_only", n_episodes=2, frames=6, cameras=("front",))
+
+
+def heads_json(change: Callable[[dict], object]):
+    def make(world, tmp):
+        data = json.loads(world["heads"].read_text())
+        text = change(data)
+        path = tmp / "heads.json"
+        path.write_text(text if isinstance(text, str) else json.dumps(data))
+        return path
+
+    return make
+
+
+def _set(key, value):
+    return lambda data: data.__setitem__(key, value)
+
+
+def adapter(change: Callable[[Path], None]):
+    def make(world, tmp):
+        path = Path(shutil.copytree(world["run"] / "adapter", tmp / "adapter"))
+        change(path)
+        return path
+
+    return make
+
+
+def _truncate(name: str):
+    return lambda path: (path / name).write_bytes((path / name).read_bytes()[:40])
+
+
+def _write(name: str, text: str):
+    return lambda path: (path / name).write_text(text)
+
+
+# -- the table ----------------------------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    name: str
+    args: Callable[[dict, Path], tuple[list[str], list[Path]]]
+    expect: str
+
+
+def rank_on(make, out="out"):
+    def args(world, tmp):
+        data = make(world, tmp)
+        return ["rank", "--policy", str(world["base"]), "--dataset", str(data), "--out", str(tmp / out)], [data]
+
+    return args
+
+
+def finetune_on(make, out: str | None = None, extra=()):
+    def args(world, tmp):
+        data = make(world, tmp)
+        target = data if out == "same" else (data.parent if out == "parent" else tmp / (out or "run"))
+        return [
+            "finetune",
+            "--method",
+            "lora",
+            "--policy",
+            str(world["base"]),
+            "--dataset",
+            str(data),
+            "--out",
+            str(target),
+            "--steps",
+            "1",
+            "--quiet",
+            *extra,
+        ], [data]
+
+    return args
+
+
+def finetune_heads(make):
+    def args(world, tmp):
+        heads = make(world, tmp)
+        return [
+            "finetune",
+            "--policy",
+            str(world["base"]),
+            "--dataset",
+            str(world["dataset"]),
+            "--heads",
+            str(heads),
+            "--out",
+            str(tmp / "run"),
+            "--steps",
+            "1",
+            "--quiet",
+        ], [heads, world["dataset"]]
+
+    return args
+
+
+def record_append(make):
+    def args(world, tmp):
+        data = make(world, tmp)
+        return ["record", "sim", "--task", "pick_cube", "--episodes", "1", "--out", str(data), "--append"], [data]
+
+    return args
+
+
+def eval_adapter(make):
+    def args(world, tmp):
+        path = make(world, tmp)
+        return [
+            "eval",
+            "--policy",
+            str(world["base"]),
+            "--adapter",
+            str(path),
+            "--episodes",
+            "1",
+            "--out",
+            str(tmp / "eval"),
+        ], [path]
+
+    return args
+
+
+def resume(dataset_maker, out_maker):
+    def args(world, tmp):
+        data = dataset_maker(world, tmp)
+        out = out_maker(world, tmp)
+        return [
+            "finetune",
+            "--policy",
+            str(world["base"]),
+            "--dataset",
+            str(data),
+            "--heads",
+            str(world["heads"]),
+            "--steps",
+            "3",
+            "--out",
+            str(out),
+            "--resume",
+            "--quiet",
+        ], [data, out]
+
+    return args
+
+
+def same_dataset(world, tmp):
+    return world["dataset"]
+
+
+def other_dataset(world, tmp):
+    return write_tiny_dataset(tmp / "other", n_episodes=2, frames=6, seed=1)
+
+
+def copy_of_run(world, tmp):
+    return Path(shutil.copytree(world["run"], tmp / "run_copy"))
+
+
+def run_without_checkpoint(world, tmp):
+    run = copy_of_run(world, tmp)
+    shutil.rmtree(run / "checkpoints")
+    return run
+
+
+def out_is_file(cmd: str):
+    def args(world, tmp):
+        out = tmp / "taken.txt"
+        out.write_text("keep me\n")
+        data = world["dataset"]
+        if cmd == "rank":
+            return ["rank", "--policy", str(world["base"]), "--dataset", str(data), "--out", str(out)], [out, data]
+        return finetune_on(lambda w, t: data, out="taken.txt")(world, tmp)[0], [out, data]
+
+    return args
+
+
+CASES = [
+    # data loss: an output that overlaps an input is refused before anything is deleted
+    Case("finetune out == dataset --overwrite", finetune_on(copy_dataset, "same", ["--overwrite"]), "overlaps"),
+    Case("finetune out == dataset", finetune_on(copy_dataset, "same"), "overlaps"),
+    Case("finetune out holds dataset --overwrite", finetune_on(copy_dataset, "parent", ["--overwrite"]), "overlaps"),
+    Case("rank out inside dataset", rank_on(copy_dataset, "copy/meta"), "overlaps"),
+    Case("rank out is a file", out_is_file("rank"), "existing file"),
+    Case("finetune out is a file", out_is_file("finetune"), "existing file"),
+    # wrong input that used to exit 0
+    Case("rank NaN actions", rank_on(nan_actions), "NaN"),
+    Case("finetune NaN actions", finetune_on(nan_actions), "NaN"),
+    Case("finetune infinite states", finetune_on(inf_states), "infinite"),
+    Case("rank without a camera the policy reads", rank_on(no_wrist_camera), "observation.images.wrist"),
+    Case("finetune without a camera the policy reads", finetune_on(no_wrist_camera), "observation.images.wrist"),
+    Case(
+        "heads.json with NaN",
+        finetune_heads(heads_json(lambda d: json.dumps(d).replace("0.5", "NaN", 1))),
+        "not valid JSON",
+    ),
+    Case(
+        "heads.json with 1e999",
+        finetune_heads(heads_json(lambda d: json.dumps(d).replace("0.5", "1e999", 1))),
+        "non-finite",
+    ),
+    Case("heads.json with null selected", finetune_heads(heads_json(_set("selected", [None]))), "no null"),
+    Case("heads.json with null heads", finetune_heads(heads_json(_set("heads", None))), "'heads'"),
+    Case(
+        "heads.json last VLM layer only",
+        finetune_heads(heads_json(_set("selected", ["vlm.L1.H0", "vlm.L1.H2"]))),
+        "last VLM",
+    ),
+    Case("heads.json empty file", finetune_heads(heads_json(lambda d: "")), "empty"),
+    Case("heads.json not JSON", finetune_heads(heads_json(lambda d: "{'selected': 1")), "not valid JSON"),
+    Case("heads.json unknown head", finetune_heads(heads_json(_set("selected", ["vlm.L9.H9"]))), "not among"),
+    Case("resume with another dataset", resume(other_dataset, copy_of_run), "another dataset"),
+    Case("resume with nothing to resume", resume(same_dataset, run_without_checkpoint), "no checkpoint"),
+    Case("resume into a new folder", resume(same_dataset, lambda w, t: t / "fresh"), "no checkpoint"),
+    # tracebacks that are now one line
+    Case("rank truncated parquet", rank_on(truncated_parquet), "truncated or corrupt"),
+    Case("finetune truncated parquet", finetune_on(truncated_parquet), "truncated or corrupt"),
+    Case("rank corrupt info.json", rank_on(info_json('{"fps": 15,')), "not valid JSON"),
+    Case("rank empty info.json", rank_on(info_json("")), "empty"),
+    Case("finetune corrupt info.json", finetune_on(info_json("\x00\x01garbage")), "not valid JSON"),
+    Case("finetune info.json without features", finetune_on(info_json('{"codebase_version": "v3.0"}')), "fps"),
+    Case("record --append corrupt info.json", record_append(info_json("[1, 2")), "not valid JSON"),
+    Case("record --append empty info.json", record_append(info_json("")), "empty"),
+    Case("record --append truncated parquet", record_append(truncated_parquet), "truncated or corrupt"),
+    Case(
+        "eval corrupt adapter safetensors", eval_adapter(adapter(_truncate("steer_adapter.safetensors"))), "safetensors"
+    ),
+    Case("eval corrupt adapter JSON", eval_adapter(adapter(_write("steer_config.json", "{"))), "not valid JSON"),
+    Case("eval adapter JSON without config", eval_adapter(adapter(_write("steer_config.json", "{}"))), "'config'"),
+    Case(
+        "eval adapter JSON with null heads",
+        eval_adapter(adapter(_write("steer_config.json", '{"config": {"heads": null}}'))),
+        "config.heads",
+    ),
+    # cases that already worked keep working
+    Case("rank missing dataset", rank_on(lambda w, t: t / "nowhere"), "does not exist"),
+    Case("finetune not a dataset", finetune_on(lambda w, t: Path(t / "empty")), "does not exist"),
+    Case("finetune plain folder", finetune_on(lambda w, t: (t / "plain").mkdir() or t / "plain"), "no meta/info.json"),
+    Case("finetune steer without --heads", finetune_on(same_dataset, extra=["--method", "steer"]), "--heads"),
+    Case("finetune non-empty out", finetune_on(same_dataset, extra=[]), "not empty"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_one_line_exit_2(case: Case, world, tmp_path):
+    if case.name == "finetune non-empty out":
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "notes.txt").write_text("mine\n")
+    args, inputs = case.args(world, tmp_path)
+    assert_refused(args, case.expect, inputs)
+
+
+def test_overlap_message_names_both_paths(world, tmp_path):
+    data = copy_dataset(world, tmp_path)
+    line = assert_refused(
+        finetune_on(lambda w, t: data, "same", ["--overwrite"])(world, tmp_path)[0], "overlaps", [data]
+    )
+    assert line.count(str(data)) >= 2 and "--dataset" in line and "--out" in line
+    assert "--overwrite" not in line.split(";")[-1]  # the fix is another --out, not --overwrite
+
+
+def test_help_and_errors_keep_square_brackets(world, tmp_path):
+    code, output = run_cli(["record", "sim", "--help"])
+    assert code == 0 and "[rad]" in output
+    code, output = run_cli(
+        ["record", "sim", "--task", "pick_cube", "--teleop", "keyboard", "--out", str(tmp_path / "k")]
+    )
+    assert code == 2 and "Traceback" not in output
+    assert "robosteer[teleop]" in output
+    assert not (tmp_path / "k").exists()

@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from robosteer.errors import RobosteerError
-from robosteer.heads import KeyframeConfig, RankConfig, keyframes, load_heads_json, parse_weights, rank_heads
+from robosteer.heads import (
+    FrameConfig,
+    KeyframeConfig,
+    RankConfig,
+    keyframes,
+    load_heads_json,
+    parse_weights,
+    rank_heads,
+)
 from robosteer.heads.bench import write_synthetic_demos as write_demo_dataset
 
 FAST = dict(top_k=5, sensitivity_frames=8, causal_frames=8, causal_draws=2, show_progress=False)
@@ -33,18 +41,36 @@ def private_cache(tmp_path, monkeypatch):
 
 
 # -- keyframes -------------------------------------------------------------------------------------------------------
-def test_keyframes_flips_still_ends():
+def test_keyframes_release_rule():
+    """Observed gripper flips, every still frame (joint-velocity norm), first and last frame, no cap."""
     t = np.arange(30)
     state = np.zeros((30, 8))
-    state[:, 0] = np.where(t < 10, t * 0.1, 1.0)  # moves, then still from frame 10 on
-    state[20:, 0] = 1.0 + (t[20:] - 19) * 0.1  # moves again
-    action = np.zeros((30, 8))
-    action[:, 7] = np.where(t < 15, 0.08, 0.0)  # gripper closes at frame 15
-    frames = keyframes(state, action)
-    assert 0 in frames and 29 in frames and 15 in frames
-    assert any(10 <= f < 20 and f != 15 for f in frames)  # one frame of the still run
-    assert keyframes(state, action, KeyframeConfig(still=False)) == [0, 15, 29]
-    assert keyframes(state, action, KeyframeConfig(max_per_episode=2)) == [0, 15]
+    state[:, 0] = np.where(t < 10, t * 0.1, 0.9)  # moves, then still from frame 10 on
+    state[20:, 0] = 0.9 + (t[20:] - 19) * 0.1  # moves again from frame 20
+    state[:, 7] = np.where(t < 15, 0.08, 0.0)  # the observed gripper closes at frame 15
+    frames = keyframes(state)
+    assert frames == [0, *range(10, 20), 29]  # 10..19 still (15 is also the flip), ends
+    no_still = KeyframeConfig(still=False)
+    assert keyframes(state, no_still) == [0, 15, 29]
+    action_only = state.copy()
+    action_only[:, 7] = 0.08  # the gripper never moves: only a command would flip, and commands are not read
+    assert keyframes(action_only, no_still) == [0, 29]
+
+
+def test_frame_modes():
+    from robosteer.heads.keyframes import choose_mode, select_frames
+
+    moving = np.cumsum(np.full((40, 8), 0.05), axis=0)  # never still, no gripper flip
+    paused = moving.copy()
+    paused[5:35] = paused[5]  # a long pause: 30 still frames
+    config = FrameConfig()
+    assert choose_mode([moving, moving], config) == "dense"
+    assert choose_mode([paused, paused], config) == "keyframes"
+    assert select_frames(moving, "dense", FrameConfig(stride=4)) == [*range(0, 40, 4), 39]
+    assert select_frames(moving, "all", config) == list(range(40))
+    assert select_frames(moving, "keyframes", config) == [0, 39]
+    with pytest.raises(ValueError, match="frame mode"):
+        FrameConfig(mode="sparse")
 
 
 def test_bad_config_rejected():
@@ -65,11 +91,11 @@ def test_too_few_episodes_and_no_keyframes(tmp_path, tiny_policy, demo_root):
         rank_heads(tiny_policy, one, RankConfig(**FAST))
     with pytest.raises(RobosteerError, match="denoise_step"):
         rank_heads(tiny_policy, demo_root, RankConfig(**FAST, denoise_step=99))
-    from robosteer.heads.dataset import keyframe_table, open_dataset
+    from robosteer.heads.dataset import frame_table, open_dataset
 
     moving_only = KeyframeConfig(gripper_flips=False, ends=False, still=True, still_velocity=1e-12)
-    with pytest.raises(RobosteerError, match="no keyframes"):
-        keyframe_table(open_dataset(demo_root), [0, 1], moving_only)
+    with pytest.raises(RobosteerError, match="no keyframes frames"):
+        frame_table(open_dataset(demo_root), [0, 1], FrameConfig(mode="keyframes", keyframes=moving_only))
 
 
 # -- ranking ---------------------------------------------------------------------------------------------------------
@@ -80,10 +106,10 @@ def test_rank_writes_artifacts(tiny_policy, demo_root, tmp_path):
     assert len(ranking.selected) == 5 and len(set(ranking.selected)) == 5
     tiny_policy.layout.validate_heads(ranking.selected)
     n = tiny_policy.layout.n_heads_total
-    for name in ("physical", "visual", "linguistic", "combined"):
+    for name in ("physical", "visual", "linguistic", "combined", "selection", "residual"):
         values = ranking.scores[name]
         assert values is not None and len(values) == n and all(0 <= v <= 1 for v in values), name
-    combined = ranking.scores["combined"]
+    combined = ranking.scores["selection"]
     chosen = [ranking.heads.index(h) for h in ranking.selected]
     inert = set(ranking.policy["inert_heads"])
     assert inert == {f"vlm.L1.H{h}" for h in range(4)} and not inert & set(ranking.selected)
@@ -91,7 +117,12 @@ def test_rank_writes_artifacts(tiny_policy, demo_root, tmp_path):
     assert min(combined[i] for i in chosen) >= max(others)
     assert ranking.best_k in [int(k) for k in ranking.cv["selected_mse_by_k"]]
     causal = ranking.causal
-    assert causal["frames"] == 8 and len(causal["random_ablated_error"]) == 2 and causal["ratio"] > 0
+    assert causal["frames"] == 8 and len(causal["random_shift"]) == 2 and causal["ratio"] > 0
+    low, high = causal["ratio_ci95"]
+    assert low <= high
+    assert ranking.dataset["frame_mode"] in ("dense", "keyframes") and ranking.dataset["n_frames_scored"] > 8
+    assert set(ranking.controls) >= {"state", "phase", "random_init", "residual"}
+    assert ranking.stability["spearman"] is not None and ranking.stability["top_k_overlap_chance"] > 0
     path = ranking.save(tmp_path / "out")
     data = load_heads_json(path)
     assert data["policy_fingerprint"] == tiny_policy.fingerprint()
@@ -136,11 +167,11 @@ def test_min_layer_keeps_low_layers_out_of_the_selection(tiny_policy, demo_root)
 def test_mean_ablation_moves_actions(tiny_policy, demo_root):
     """The causal check's ablation really reaches the policy: ablating every head changes the actions."""
     from robosteer.heads import features as feats
-    from robosteer.heads.dataset import keyframe_table, open_dataset
+    from robosteer.heads.dataset import frame_table, open_dataset
     from robosteer.heads.trace import HeadEdit
 
     dataset = open_dataset(demo_root)
-    frames = keyframe_table(dataset, [0, 1], KeyframeConfig())
+    frames, _ = frame_table(dataset, [0, 1], FrameConfig())
     batches = feats.model_batches(tiny_policy, feats.FrameLoader(dataset), frames, [0, 1, 2])
     clean, demo = feats.predict(tiny_policy, batches)
     assert clean.shape == demo.shape == (3, 8)
@@ -207,9 +238,9 @@ def test_cli_rank(tiny_policy, demo_root, tmp_path):
 
 def test_label_keys_used_only_when_categorical():
     """Episode labels are decoded only where they are real categories; nothing is invented for missing ones."""
+    from robosteer.heads.attributes import label_parts as _label_parts
     from robosteer.heads.config import VISUAL_LABEL_HINTS
     from robosteer.heads.features import FrameTable
-    from robosteer.heads.ranking import _label_parts
 
     episodes = torch.arange(6).repeat_interleave(2)
     frames = FrameTable(list(range(12)), episodes, torch.zeros(12, 8), torch.zeros(12, 8), ["t"] * 12)
@@ -229,3 +260,50 @@ def test_label_keys_used_only_when_categorical():
     assert parts["color_name"].tolist() == [1, 1, 0, 0] * 3
     assert len(notes) == 1 and all(k in notes[0] for k in ("object_x", "form", "position_bin"))
     assert _label_parts(frames, None, None, VISUAL_LABEL_HINTS) == ({}, [])
+
+
+def test_causal_means_match_a_manual_per_step_computation(tiny_policy, demo_root):
+    """Mean-ablation values are each head's mean output at the same call (denoising step) and token position."""
+    from robosteer.heads import features as feats
+    from robosteer.heads.causal import predict_chunks
+    from robosteer.heads.dataset import frame_table, open_dataset
+    from robosteer.heads.smolvla import sample_actions
+    from robosteer.heads.trace import ALL_TOKENS, Capture, HeadTrace
+
+    dataset = open_dataset(demo_root)
+    frames, _ = frame_table(dataset, [0, 1, 2], FrameConfig())
+    batches = feats.model_batches(tiny_policy, feats.FrameLoader(dataset), frames, list(range(10)), 4, True)
+    clean, means = predict_chunks(tiny_policy, batches, seed=0, record_means=True)
+    steps = tiny_policy.model.config.num_steps
+    assert clean.shape[0] == 10 and sorted(means["expert.L1.H2"]) == list(range(steps))
+    assert sorted(means["vlm.L0.H1"]) == [0]
+    for stack, head, call in (("expert", "expert.L1.H2", steps - 1), ("vlm", "vlm.L0.H1", 0)):
+        manual = []
+        for inputs, _ in batches:
+            capture = {stack: Capture({"all": ALL_TOKENS}, call=call)}
+            with HeadTrace(tiny_policy.model, tiny_policy.layout, capture) as trace:
+                sample_actions(tiny_policy.model, inputs, 0)
+            manual.append(trace.head_z(head, "all"))  # (b, S, D)
+        expected = torch.cat(manual).mean(0)  # (S, D)
+        assert torch.allclose(means[head][call], expected, atol=1e-5), head
+
+
+def test_release_protocol_quota_and_control_selections(tiny_policy, demo_root, tmp_path):
+    release = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, protocol="release"))
+    assert release.policy["clean_pass"] and release.policy["expert_call"] == tiny_policy.model.config.num_steps
+    assert release.dataset["frame_mode"] == "keyframes" and release.config["k_grid"] == [10, 20, 30, 40]
+    assert release.cv["release_set_mse_by_k"] and len(release.selected) == 5
+    quota = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, stack_quota={"expert": 3, "vlm": 1}))
+    assert sorted(h.split(".")[0] for h in quota.selected) == ["expert"] * 3 + ["vlm"]
+    expert_only = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, stack_quota={"expert": 4}))
+    assert all(h.startswith("expert.") for h in expert_only.selected)
+    top = rank_heads(tiny_policy, demo_root, RankConfig(**FAST))
+    from robosteer.heads.selection import cell
+
+    for mode in ("random", "bottom"):
+        control = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, select=mode))
+        assert sorted(map(cell, control.selected)) == sorted(map(cell, top.selected)), mode
+        assert control.selected != top.selected and control.config["select"] == mode
+        assert load_heads_json(control.save(tmp_path / mode))["selected"] == control.selected
+    residual = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, score="residual"))
+    assert residual.scores["physical"] == residual.scores["residual"]

@@ -4,8 +4,8 @@
 heads.png; ``load_heads_json(path)`` reads one back. ``HeadTrace`` reads and edits single heads' outputs.
 """
 
-from robosteer.heads.config import SCORE_NAMES, RankConfig, parse_weights
-from robosteer.heads.keyframes import KeyframeConfig, keyframes
+from robosteer.heads.config import SCORE_NAMES, RankConfig, parse_quota, parse_weights
+from robosteer.heads.keyframes import FrameConfig, KeyframeConfig, keyframes
 from robosteer.heads.ranking import Ranking, rank_heads
 from robosteer.heads.report import load_heads_json
 from robosteer.heads.trace import ALL_TOKENS, Capture, HeadEdit, HeadTrace
@@ -15,12 +15,14 @@ __all__ = [
     "Capture",
     "HeadEdit",
     "HeadTrace",
+    "FrameConfig",
     "KeyframeConfig",
     "RankConfig",
     "Ranking",
     "SCORE_NAMES",
     "keyframes",
     "load_heads_json",
+    "parse_quota",
     "parse_weights",
     "rank_heads",
 ]

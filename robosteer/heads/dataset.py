@@ -1,4 +1,4 @@
-"""Read what ranking needs from a LeRobotDataset on disk: per-frame state/action/task, keyframes, episode labels."""
+"""Read what ranking needs from a LeRobotDataset on disk: per-frame state/action/task/phase, episode labels."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from robosteer.constants import ACTION, OBS_STATE
 from robosteer.errors import RobosteerError
 from robosteer.heads.features import FrameTable
-from robosteer.heads.keyframes import KeyframeConfig, keyframes
+from robosteer.heads.keyframes import FrameConfig, choose_mode, select_frames
 
 
 def open_dataset(root: str | Path):
@@ -51,8 +51,10 @@ def _task_names(dataset) -> dict[int, str]:
     return {int(row["task_index"]): str(name) for name, row in tasks.iterrows()}
 
 
-def keyframe_table(dataset, episodes: list[int], config: KeyframeConfig) -> FrameTable:
-    """Keyframes of the chosen episodes; an episode without keyframes is a RobosteerError."""
+def frame_table(dataset, episodes: list[int], config: FrameConfig) -> tuple[FrameTable, str]:
+    """The frames of the chosen episodes that heads are scored on, and the frame mode used (``auto`` resolved).
+
+    An episode that yields no frame is a RobosteerError."""
     import pyarrow as pa
 
     table = dataset.hf_dataset.data  # the arrow table: columnar reads, no per-row decoding
@@ -65,33 +67,39 @@ def keyframe_table(dataset, episodes: list[int], config: KeyframeConfig) -> Fram
 
     episode_of, global_index, task_index = column("episode_index"), column("index"), column("task_index")
     state_all, action_all = column(OBS_STATE), column(ACTION)
-    names = _task_names(dataset)
-    index, episode, state, action, task = [], [], [], [], []
-    empty = []
+    rows_of = {}
     for ep in episodes:
         rows = np.flatnonzero(episode_of == ep)
-        rows = rows[np.argsort(global_index[rows])]
-        picks = keyframes(state_all[rows], action_all[rows], config) if len(rows) else []
+        rows_of[ep] = rows[np.argsort(global_index[rows])]
+    mode = choose_mode([state_all[rows] for rows in rows_of.values()], config)
+    names = _task_names(dataset)
+    index, episode, phase, picked = [], [], [], []
+    empty = []
+    for ep, rows in rows_of.items():
+        picks = select_frames(state_all[rows], mode, config) if len(rows) else []
         if not picks:
             empty.append(ep)
-            continue
         for p in picks:
-            row = rows[p]
-            index.append(int(global_index[row]))
+            index.append(int(global_index[rows[p]]))
             episode.append(ep)
-            state.append(state_all[row])
-            action.append(action_all[row])
-            task.append(names.get(int(task_index[row]), ""))
+            phase.append(p / max(1, len(rows) - 1))
+            picked.append(rows[p])
     if empty:
         raise RobosteerError(
-            f"episodes {empty[:10]} have no keyframes (empty episodes?); drop them with --episodes or re-record them"
+            f"episodes {empty[:10]} have no {mode} frames (empty episodes?); drop them with --episodes, "
+            "re-record them, or use --frames dense"
         )
-    return FrameTable(
-        index,
-        torch.tensor(episode),
-        torch.from_numpy(np.stack(state)).float(),
-        torch.from_numpy(np.stack(action)).float(),
-        task,
+    picked = np.asarray(picked)
+    return (
+        FrameTable(
+            index,
+            torch.tensor(episode),
+            torch.from_numpy(state_all[picked]).float(),
+            torch.from_numpy(action_all[picked]).float(),
+            [names.get(int(task_index[r]), "") for r in picked],
+            torch.tensor(phase, dtype=torch.float32),
+        ),
+        mode,
     )
 
 

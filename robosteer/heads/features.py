@@ -1,6 +1,6 @@
-"""Per-head features of a policy over dataset keyframes: one batched pass, a progress bar, a safetensors cache.
+"""Per-head features of a policy over dataset frames: one batched pass, a progress bar, a safetensors cache.
 
-A run reads every head once per keyframe (see :mod:`robosteer.heads.smolvla` for which token and call), records each
+A run reads every head once per frame (see :mod:`robosteer.heads.smolvla` for which token and call), records each
 head's mean output (for mean-ablation) and can repeat the pass with only the images or only the instruction swapped
 (causal sensitivity). The forward stops right after the first denoising step (nothing later is needed).
 """
@@ -27,7 +27,7 @@ BatchEdit = Callable[[RawBatch, list[int]], RawBatch]
 
 @dataclass
 class FrameTable:
-    """The keyframes a ranking is computed on."""
+    """The frames a ranking is computed on."""
 
     index: list[int]
     """Global frame index in the LeRobotDataset."""
@@ -39,6 +39,8 @@ class FrameTable:
     """(N, action_dim) raw demonstrated action."""
     task: list[str]
     """Instruction of each frame."""
+    phase: torch.Tensor | None = None
+    """(N,) position of each frame within its episode, 0 (first frame) .. 1 (last frame)."""
 
     def __len__(self) -> int:
         return len(self.index)
@@ -56,7 +58,7 @@ def collate(items: list[dict]) -> RawBatch:
 
 
 class FrameLoader:
-    """Reads dataset items (decoded images) once and keeps them: ranking visits the same keyframes several times."""
+    """Reads dataset items (decoded images) once and keeps them: ranking visits the same frames several times."""
 
     def __init__(self, dataset):
         self.dataset = dataset
@@ -105,9 +107,13 @@ def extract(
     record_mean: bool = False,
     show_progress: bool = True,
     description: str = "head features",
+    clean_pass: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Features of every head at ``positions`` of the frame table: ``{"features": (n, H, D)}`` plus
-    ``"means": (H, D)`` with ``record_mean`` (each head's mean output over every token it processed)."""
+    ``"means": (H, D)`` with ``record_mean`` (each head's mean output over every token it processed).
+
+    With ``clean_pass`` the expert is read in an extra pass on the policy's own sampled chunk at t = 0
+    (``denoise_step`` must then name that call, i.e. the policy's ``num_steps``)."""
     model, layout = policy.model, policy.layout
     model.eval()
     dim = max(site.head_dim for site in layout.sites)
@@ -121,7 +127,7 @@ def extract(
             inputs = smolvla.model_inputs(model, policy.prepare_batch(raw))
             caps = smolvla.captures(tokens, inputs[3], denoise_step)
             with HeadTrace(model, layout, caps, stop_when_captured=True, record_mean=record_mean) as trace:
-                smolvla.sample_actions(model, inputs, seed)
+                (smolvla.sample_with_clean_pass if clean_pass else smolvla.sample_actions)(model, inputs, seed)
             out.append(trace.all_heads(tokens, dim).float().cpu())  # (b, H, D)
             if record_mean:
                 means = trace.site_means()
@@ -140,13 +146,22 @@ def extract(
 
 @torch.no_grad()
 def model_batches(
-    policy, loader: FrameLoader, frames: FrameTable, positions: list[int], batch_size: int = 16
+    policy,
+    loader: FrameLoader,
+    frames: FrameTable,
+    positions: list[int],
+    batch_size: int = 16,
+    pad_language: bool = False,
 ) -> list[tuple[tuple, torch.Tensor]]:
-    """Preprocessed model inputs and demonstrated (normalised) actions per chunk of ``positions``, for reuse."""
+    """Preprocessed model inputs and demonstrated (normalised) actions per chunk of ``positions``, for reuse
+    (``pad_language``: one prefix length for every batch, see :func:`robosteer.heads.smolvla.pad_language`)."""
     out = []
     for chunk in _chunks(len(positions), batch_size):
         batch = policy.prepare_batch(load_batch(loader, frames, [positions[i] for i in chunk]))
-        out.append((smolvla.model_inputs(policy.model, batch), smolvla.demonstrated_action(batch).float()))
+        inputs = smolvla.model_inputs(policy.model, batch)
+        if pad_language:
+            inputs = smolvla.pad_language(policy.model, inputs)
+        out.append((inputs, smolvla.demonstrated_action(batch).float()))
     return out
 
 

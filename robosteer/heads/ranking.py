@@ -1,4 +1,4 @@
-"""rank_heads: keyframes -> per-head features -> physical/visual/linguistic scores -> selection -> causal check."""
+"""rank_heads: frames -> per-head features -> scores and controls -> selection -> stability -> causal check."""
 
 from __future__ import annotations
 
@@ -6,16 +6,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
-from robosteer.constants import N_ARM_JOINTS, OBS_IMAGES_PREFIX, TASK
+from robosteer.constants import N_ARM_JOINTS
 from robosteer.errors import RobosteerError
+from robosteer.heads import attributes, controls, scores, selection, smolvla, stability
 from robosteer.heads import dataset as ds
 from robosteer.heads import features as feats
-from robosteer.heads import scores, smolvla
+from robosteer.heads.causal import causal_check
 from robosteer.heads.config import LINGUISTIC_LABEL_HINTS, VISUAL_LABEL_HINTS, RankConfig
-from robosteer.heads.trace import HeadEdit
+from robosteer.heads.extraction import evenly_spread, extract_all
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,11 @@ class Ranking:
     """The chosen heads, best first."""
     best_k: int
     """k of the k-NN regression with the lowest error on the concatenated selected features."""
+    stability: dict
+    """Split-half reliability: Spearman of the selection scores of two disjoint halves of the episodes, top-k
+    overlap and its chance level."""
+    controls: dict
+    """The same protocol on the joint state, the episode phase and a random-init copy; heads beating each."""
     cv: dict
     """Cross-validated errors: per-k MSE of the selected set, mean-predictor baseline, per-head MSE."""
     causal: dict
@@ -41,7 +48,7 @@ class Ranking:
     policy: dict
     """Policy identity: architecture, policy_fingerprint, n_heads, stacks, feature tokens."""
     dataset: dict
-    """Dataset identity: name, episodes, fingerprint, keyframes used."""
+    """Dataset identity: name, episodes, fingerprint, frame mode and number of frames scored."""
     config: dict
     """The settings used."""
     notes: list[str] = field(default_factory=list)
@@ -54,6 +61,8 @@ class Ranking:
             "selected": self.selected,
             "selected_indices": [self._layer_head(h) for h in self.selected],
             "best_k": self.best_k,
+            "stability": self.stability,
+            "controls": self.controls,
             "policy": self.policy,
             "dataset": self.dataset,
             "heads": self.heads,
@@ -84,67 +93,18 @@ def _targets(frames: feats.FrameTable, target: str) -> torch.Tensor:
     return delta
 
 
-def _subset(n: int, count: int) -> list[int]:
-    """``count`` evenly spread positions out of ``n`` (all when count >= n)."""
-    if count >= n:
-        return list(range(n))
-    return torch.linspace(0, n - 1, count).round().long().unique().tolist()
+def _layer(name: str) -> int:
+    return Ranking._layer_head(name)[1]
 
 
-def _partners(frames: feats.FrameTable, positions: list[int], seed: int, same_task: bool) -> dict[int, int]:
-    """For each position, a frame of another episode (same instruction if ``same_task`` and one exists)."""
-    gen = torch.Generator().manual_seed(seed)
-    out = {}
-    for p in positions:
-        others = [q for q in range(len(frames)) if frames.episode[q] != frames.episode[p]]
-        if same_task:
-            same = [q for q in others if frames.task[q] == frames.task[p]]
-            others = same or others
-        else:
-            others = [q for q in others if frames.task[q] != frames.task[p]]
-        if others:
-            out[p] = others[int(torch.randint(len(others), (1,), generator=gen))]
-    return out
-
-
-def _label_parts(frames, labels, keys, hints) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """Per-frame class ids of each usable label key; plus a note on the keys skipped."""
-    notes, out, partitions, skipped = [], {}, {}, []
-    if labels is None:
-        return out, notes
-    available = sorted({k for row in labels for k in row})
-    wanted = keys if keys is not None else [k for k in available if any(h in k.lower() for h in hints)]
-    for key in wanted:
-        values = [labels[int(e)].get(key) if int(e) < len(labels) else None for e in frames.episode]
-        n_episodes = int(frames.episode.unique().numel())
-        classes = ds.encode_classes(values, max_classes=max(2, n_episodes // 2))
-        if classes is None:
-            skipped.append(key)
-            continue
-        first_seen = {c: i for i, c in reversed(list(enumerate(classes.tolist())))}
-        partition = tuple(first_seen[c] for c in classes.tolist())  # the same grouping under any class names
-        if partition in partitions:
-            notes.append(f"label {key!r} groups the episodes exactly like {partitions[partition]!r}; counted once")
-            continue
-        partitions[partition] = key
-        out[key] = classes
-    if skipped:
-        notes.append(
-            f"labels {skipped} not decoded (missing for some episodes, continuous, a single class, or more "
-            f"classes than half the episodes)"
-        )
-    return out, notes
-
-
-def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = None) -> Ranking:
-    """Rank every head of ``policy`` on the keyframes of the LeRobotDataset at ``dataset_root``."""
-    config = config or RankConfig()
-    t_start = time.perf_counter()
+def _prepare(policy, dataset_root, config: RankConfig) -> SimpleNamespace:
+    """Everything fixed before the policy runs: episodes, frames, eligible heads, tokens; bad input fails here."""
     smolvla.check_supported(policy.model)
-    if config.denoise_step >= policy.model.config.num_steps:
+    steps = policy.model.config.num_steps
+    if config.denoise_step >= steps:
         raise RobosteerError(
             f"denoise_step {config.denoise_step} does not exist: this policy runs "
-            f"{policy.model.config.num_steps} denoising steps (use 0..{policy.model.config.num_steps - 1})"
+            f"{steps} denoising steps (use 0..{steps - 1})"
         )
     dataset = ds.open_dataset(dataset_root)
     n_total = int(dataset.num_episodes)
@@ -154,98 +114,234 @@ def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = Non
             f"{dataset_root} has {n_total} episode(s); ranking needs at least 2 (leave-one-"
             "episode-out); record more demonstrations"
         )
-    frames = ds.keyframe_table(dataset, episodes, config.keyframes)
+    frames, mode = ds.frame_table(dataset, episodes, config.frames)
     heads = policy.layout.heads()
     inert = set(smolvla.inert_heads(policy.layout))
-    eligible = [i for i, h in enumerate(heads) if h not in inert and Ranking._layer_head(h)[1] >= config.min_layer]
+    eligible = [i for i, h in enumerate(heads) if h not in inert and _layer(h) >= config.min_layer]
     if not eligible:
         raise RobosteerError(
             f"--min-layer {config.min_layer} leaves no selectable head: the policy's layers are "
-            f"0..{max(Ranking._layer_head(h)[1] for h in heads)}; choose a lower floor"
+            f"0..{max(_layer(h) for h in heads)}; choose a lower floor"
         )
-    top_k = min(config.top_k, len(eligible))
-    tokens = smolvla.feature_tokens(config.token, policy.layout.stacks())
     notes: list[str] = []
     if config.min_layer:
         notes.append(f"heads below layer {config.min_layer} are scored but not selectable (--min-layer)")
+    top_k = min(config.top_k, len(eligible))
     if top_k < config.top_k:
         notes.append(f"top_k {config.top_k} capped at the policy's {len(eligible)} selectable heads")
+    return SimpleNamespace(
+        dataset=dataset,
+        episodes=episodes,
+        frames=frames,
+        mode=mode,
+        heads=heads,
+        inert=inert,
+        eligible=eligible,
+        top_k=top_k,
+        tokens=smolvla.feature_tokens(config.token, policy.layout.stacks()),
+        call=steps if config.protocol == "release" else config.denoise_step,
+        notes=notes,
+    )
 
-    # -- extract ---------------------------------------------------------------------------------------------
-    fingerprint = policy.fingerprint()
-    identity = ds.dataset_identity(dataset, episodes)
+
+def _features(policy, ctx, config: RankConfig) -> tuple[dict, bool, feats.FrameLoader]:
+    """Head features (and controls, swaps) from the cache or a fresh pass."""
+    clean_pass = config.protocol == "release"
     key = feats.cache_key(
-        policy=fingerprint,
-        dataset=identity,
-        frames=frames.index,
-        tokens=tokens,
-        step=config.denoise_step,
+        policy=policy.fingerprint(),
+        dataset=ds.dataset_identity(ctx.dataset, ctx.episodes),
+        frames=ctx.frames.index,
+        tokens=ctx.tokens,
+        step=ctx.call,
+        clean_pass=clean_pass,
         seed=config.seed,
         sens=config.sensitivity_frames,
+        controls=config.controls,
     )
     cached = feats.load_cached(key) if config.use_cache else None
-    t_prepare = time.perf_counter() - t_start
-    t0 = time.perf_counter()
-    loader = feats.FrameLoader(dataset)
-    tensors = cached or _extract_all(policy, loader, frames, tokens, config, notes)
-    if cached is None and config.use_cache:
+    loader = feats.FrameLoader(ctx.dataset)
+    if cached is not None:
+        return cached, True, loader
+    options = dict(
+        tokens=ctx.tokens,
+        batch_size=config.batch_size,
+        denoise_step=ctx.call,
+        seed=config.seed,
+        show_progress=config.show_progress,
+        clean_pass=clean_pass,
+    )
+    control = controls.random_init_copy(policy, config.seed) if config.controls else None
+    tensors = extract_all(policy, loader, ctx.frames, options, config, ctx.notes, control)
+    if config.use_cache:
         feats.save_cached(key, tensors)
-    t_extract = time.perf_counter() - t0
+    return tensors, False, loader
 
-    # -- score -----------------------------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    features = tensors["features"]
-    similarity = scores.head_similarities(features)
-    targets = _targets(frames, config.target)
-    physical = scores.physical_scores(similarity, targets, frames.episode, config.k_grid)
-    labels, why = ds.episode_labels(dataset_root, len(episodes))
+
+def _score_context(ctx, tensors, config: RankConfig, dataset_root) -> SimpleNamespace:
+    """Inputs of every score that do not depend on which frames are used."""
+    frames = ctx.frames
+    labels, why = ds.episode_labels(dataset_root, len(ctx.episodes))
     if labels is None:
-        notes.append(f"{why}: visual/linguistic attribute decoding skipped")
-    visual_keys, n1 = _label_parts(frames, labels, config.visual_labels, VISUAL_LABEL_HINTS)
-    ling_keys, n2 = _label_parts(frames, labels, config.linguistic_labels, LINGUISTIC_LABEL_HINTS)
-    notes += n1 + n2
-    task_classes = ds.encode_classes(frames.task, max_classes=max(2, len(episodes) // 2))
+        ctx.notes.append(f"{why}: visual/linguistic attribute decoding skipped")
+    visual_keys, n1 = attributes.label_parts(frames, labels, config.visual_labels, VISUAL_LABEL_HINTS)
+    ling_keys, n2 = attributes.label_parts(frames, labels, config.linguistic_labels, LINGUISTIC_LABEL_HINTS)
+    ctx.notes.extend(n1 + n2)
+    task_classes = ds.encode_classes(frames.task, max_classes=max(2, len(ctx.episodes) // 2))
     if task_classes is not None:
         ling_keys = {"instruction": task_classes, **ling_keys}
-    visual = _part_score(features, frames, visual_keys, tensors, "image", "visual", notes)
-    linguistic = _part_score(features, frames, ling_keys, tensors, "task", "linguistic", notes)
-    all_scores = {"physical": physical.score, "visual": visual, "linguistic": linguistic}
+    return SimpleNamespace(
+        features=tensors["features"],
+        similarity=scores.head_similarities(tensors["features"]),
+        targets=_targets(frames, config.target),
+        visual_keys=visual_keys,
+        ling_keys=ling_keys,
+    )
+
+
+def _scores_on(ctx, sc, tensors, config: RankConfig, mask: torch.Tensor) -> tuple[dict, scores.PhysicalScores]:
+    """Every per-head score computed on the frames in ``mask`` only (for split halves as for the full set)."""
+    idx = mask.nonzero().flatten()
+    episodes = ctx.frames.episode[idx]
+    similarity = sc.similarity[:, idx][:, :, idx]  # (H, n, n)
+    targets = sc.targets[idx]
+    physical = scores.physical_scores(similarity, targets, episodes, config.k_grid)
+    residual = None
+    if config.score == "residual":
+        state = ctx.frames.state[idx]
+        k_state = controls.control_error(state, targets, episodes, physical.k_grid)["k"]
+        remainder = controls.state_residual(state, targets, episodes, k_state)
+        residual = controls.residual_scores(similarity, remainder, episodes, physical.k)[0]
+    out = {
+        "physical": residual if residual is not None else physical.score,
+        "visual": attributes.part_score(sc.features, ctx.frames.episode, sc.visual_keys, tensors, "image", mask),
+        "linguistic": attributes.part_score(sc.features, ctx.frames.episode, sc.ling_keys, tensors, "task", mask),
+    }
+    return out, physical
+
+
+def _pooled(all_scores: dict, config: RankConfig, heads: list[str]) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(combined, the score selection uses (per-stack normalised when asked), weights used)."""
+    combined, used = scores.combine(all_scores, config.weights)
+    pooled = selection.normalise_per_stack(combined, heads) if config.stack_norm else combined
+    return combined, pooled, used
+
+
+def _choose(ctx, sc, physical, pooled, config: RankConfig) -> tuple[list[int], list | None, dict | None]:
+    """The selected heads (best first), greedy errors, and the release protocol's per-k set errors."""
+    heads, eligible, top_k = ctx.heads, ctx.eligible, ctx.top_k
+    greedy_errors = release_errors = None
+    if config.protocol == "release":
+        chosen, _, release_errors = selection.release_select(
+            physical.mse_by_k, physical.k_grid, sc.similarity, sc.targets, ctx.frames.episode, top_k, eligible
+        )
+    elif config.greedy:
+        pool = scores.top_k(pooled, 4 * top_k, eligible)
+        chosen, greedy_errors = scores.greedy_forward(
+            sc.similarity, sc.targets, ctx.frames.episode, config.k_grid, top_k, pool
+        )
+    else:
+        chosen = selection.top_k(pooled, top_k, eligible, heads, config.stack_quota)
+    if config.select == "random":
+        chosen = selection.stratified_random(chosen, eligible, heads, config.seed)
+    elif config.select == "bottom":
+        chosen = selection.stratified_bottom(chosen, pooled, eligible, heads)
+    return chosen, greedy_errors, release_errors
+
+
+def _controls(ctx, sc, tensors, physical, config: RankConfig) -> tuple[dict, dict]:
+    """Controls on the full frame set, and the residual score of every head (reported whatever ``--score``)."""
+    frames, eligible, ks = ctx.frames, ctx.eligible, physical.k_grid
+    episodes = frames.episode
+    out = {}
+    for name, values in (("state", frames.state), ("phase", frames.phase[:, None])):
+        result = controls.control_error(values, sc.targets, episodes, ks)
+        out[name] = {**result, "heads_beating": controls.heads_beating(physical.mse, eligible, result["mse"])}
+    k_state = out["state"]["k"]
+    remainder = controls.state_residual(frames.state, sc.targets, episodes, k_state)
+    residual, residual_mse, residual_base = controls.residual_scores(sc.similarity, remainder, episodes, physical.k)
+    out["residual"] = {
+        "baseline_mse": round(residual_base, 5),
+        "heads_above_zero": int((residual[eligible] > 0).sum()),
+        "best": round(float(residual[eligible].max()), 5),
+    }
+    if "random_init_features" in tensors:
+        init = scores.physical_scores(
+            scores.head_similarities(tensors["random_init_features"]), sc.targets, episodes, config.k_grid
+        )
+        best = min(eligible, key=lambda i: float(init.mse[i]))
+        out["random_init"] = {
+            "best_head_mse": round(float(init.mse[best]), 5),
+            "best_head": ctx.heads[best],
+            "median_head_mse": round(float(init.mse[eligible].median()), 5),
+            "heads_beating": controls.heads_beating(physical.mse, eligible, float(init.mse[best])),
+        }
+    out["best_head_mse"] = round(float(physical.mse[eligible].min()), 5)
+    out["mean_baseline_mse"] = round(physical.baseline_mse, 5)
+    out["eligible_heads"] = len(eligible)
+    return out, {"residual": residual, "residual_mse": residual_mse}
+
+
+def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = None) -> Ranking:
+    """Rank every head of ``policy`` on the demonstrations of the LeRobotDataset at ``dataset_root``."""
+    config = config or RankConfig()
+    t_start = time.perf_counter()
+    ctx = _prepare(policy, dataset_root, config)
+    t_prepare = time.perf_counter() - t_start
+
+    t0 = time.perf_counter()
+    tensors, cached, loader = _features(policy, ctx, config)
+    t_extract = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    sc = _score_context(ctx, tensors, config, dataset_root)
+    everything = torch.ones(len(ctx.frames), dtype=torch.bool)
+    all_scores, physical = _scores_on(ctx, sc, tensors, config, everything)
     for name, weight in config.weights.items():
         if weight > 0 and all_scores[name] is None:
-            notes.append(f"weight {name}={weight} ignored: that score could not be computed")
-    combined, used = scores.combine(all_scores, config.weights)
-    if config.greedy:
-        pool = scores.top_k(combined, 4 * top_k, eligible)
-        chosen, greedy_errors = scores.greedy_forward(similarity, targets, frames.episode, config.k_grid, top_k, pool)
-    else:
-        chosen, greedy_errors = scores.top_k(combined, top_k, eligible), None
-    standard = scores.standardise(targets)
-    ks = scores.usable_k_grid(config.k_grid, frames.episode)
-    set_mse = scores.knn_mse(scores.concat_similarity(similarity, chosen), standard, frames.episode, ks)[0]
-    best_k = ks[int(set_mse.argmin())]
+            ctx.notes.append(f"weight {name}={weight} ignored: that score could not be computed")
+    combined, pooled, used = _pooled(all_scores, config, ctx.heads)
+    chosen, greedy_errors, release_errors = _choose(ctx, sc, physical, pooled, config)
+    control_report, extra = _controls(ctx, sc, tensors, physical, config)
+    standard = scores.standardise(sc.targets)
+    set_mse = scores.knn_mse(
+        scores.concat_similarity(sc.similarity, chosen), standard, ctx.frames.episode, physical.k_grid
+    )[0]
+    reliability = _stability(ctx, sc, tensors, config)
     t_score = time.perf_counter() - t0
 
-    # -- causal check ----------------------------------------------------------------------------------------
     t0 = time.perf_counter()
-    causal = _causal_check(policy, loader, frames, heads, chosen, eligible, tensors["means"], config)
+    causal = {"skipped": True}
+    if config.causal_frames:
+        positions = evenly_spread(len(ctx.frames), config.causal_frames)
+        causal = causal_check(policy, loader, ctx.frames, ctx.heads, chosen, ctx.eligible, positions, config)
     t_causal = time.perf_counter() - t0
-    if notes:
-        log.warning("head ranking notes:\n  %s", "\n  ".join(notes))
+    if ctx.notes:
+        log.info("head ranking notes:\n  %s", "\n  ".join(ctx.notes))
+
+    def rounded(values):
+        return None if values is None else [round(float(v), 5) for v in values]
+
     return Ranking(
-        heads=heads,
+        heads=ctx.heads,
         scores={
-            name: (None if s is None else [round(float(v), 5) for v in s])
-            for name, s in {**all_scores, "combined": combined}.items()
+            **{name: rounded(s) for name, s in all_scores.items()},
+            "combined": rounded(combined),
+            "selection": rounded(pooled),
+            "residual": rounded(extra["residual"]),
         },
-        selected=[heads[i] for i in chosen],
-        best_k=best_k,
+        selected=[ctx.heads[i] for i in chosen],
+        best_k=physical.k_grid[int(set_mse.argmin())],
+        stability=reliability,
+        controls=control_report,
         cv={
-            "selected_mse_by_k": {str(k): float(v) for k, v in zip(ks, set_mse, strict=True)},
+            "selected_mse_by_k": {str(k): float(v) for k, v in zip(physical.k_grid, set_mse, strict=True)},
             "selected_mse": float(set_mse.min()),
             "mean_baseline_mse": physical.baseline_mse,
-            "head_mse": [round(float(v), 5) for v in physical.mse],
-            "head_best_k": physical.best_k.tolist(),
+            "head_mse": rounded(physical.mse),
+            "head_k": physical.k,
+            "residual_mse": rounded(extra["residual_mse"]),
             "greedy_mse": greedy_errors,
+            "release_set_mse_by_k": release_errors,
             "units": "standardised action (per-dim z-score) MSE",
         },
         causal=causal,
@@ -255,120 +351,63 @@ def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = Non
             "score_s": round(t_score, 3),
             "causal_s": round(t_causal, 3),
             "total_s": round(time.perf_counter() - t_start, 3),
-            "features_cached": cached is not None,
+            "features_cached": cached,
         },
         policy={
             "architecture": policy.layout.architecture,
-            "fingerprint": fingerprint,
-            "n_heads": len(heads),
+            "fingerprint": policy.fingerprint(),
+            "n_heads": len(ctx.heads),
             "stacks": policy.layout.stacks(),
-            "inert_heads": sorted(inert),
-            "feature_tokens": tokens,
-            "denoise_step": config.denoise_step,
+            "inert_heads": sorted(ctx.inert),
+            "feature_tokens": ctx.tokens,
+            "expert_call": ctx.call,
+            "clean_pass": config.protocol == "release",
         },
         dataset={
-            **identity,
-            "n_keyframes": len(frames),
-            "label_keys": {"visual": sorted(visual_keys), "linguistic": sorted(ling_keys)},
+            **ds.dataset_identity(ctx.dataset, ctx.episodes),
+            "frame_mode": ctx.mode,
+            "n_frames_scored": len(ctx.frames),
+            "label_keys": {"visual": sorted(sc.visual_keys), "linguistic": sorted(sc.ling_keys)},
         },
-        config={
-            "top_k": top_k,
-            "min_layer": config.min_layer,
-            "weights": config.weights,
-            "weights_used": used,
-            "greedy": config.greedy,
-            "k_grid": list(config.k_grid),
-            "target": config.target,
-            "seed": config.seed,
-        },
-        notes=notes,
+        config=_config_json(config, ctx.top_k, used),
+        notes=ctx.notes,
     )
 
 
-def _part_score(features, frames, label_keys, tensors, swap, name, notes):
-    parts = []
-    if label_keys:
-        parts.append(
-            torch.stack([scores.decoding_score(features, c, frames.episode) for c in label_keys.values()]).mean(0)
+def _stability(ctx, sc, tensors, config: RankConfig) -> dict:
+    """Split-half reliability of the score the selection uses; adds a note when it is below the threshold."""
+
+    def score_on(episodes: list[int]) -> torch.Tensor:
+        mask = torch.isin(ctx.frames.episode, torch.tensor(episodes))
+        half, physical = _scores_on(ctx, sc, tensors, config, mask)
+        if config.protocol == "release":
+            return physical.score
+        return _pooled(half, config, ctx.heads)[1]
+
+    result = stability.reliability(score_on, ctx.episodes, ctx.eligible, ctx.top_k, config.stability_threshold)
+    if not result.get("skipped") and not result["reproducible"]:
+        ctx.notes.append(
+            f"split-half correlation {result['spearman']:.2f} < {config.stability_threshold}: this ranking is not "
+            "reproducible on these demos (another set of demos would pick other heads); record more demos or "
+            "score more frames (--frames dense --stride 1, or --frames all)"
         )
-    if f"swap_{swap}" in tensors:
-        parts.append(scores.sensitivity_score(tensors[f"sens_base_{swap}"], tensors[f"swap_{swap}"]))
-    if not parts:
-        notes.append(f"{name} score skipped: no labels to decode and no {swap} swap possible")
-    return scores.mean_of_parts(parts)
+    return result
 
 
-def _extract_all(policy, loader, frames, tokens, config: RankConfig, notes: list[str]) -> dict:
-    common = dict(
-        tokens=tokens,
-        batch_size=config.batch_size,
-        denoise_step=config.denoise_step,
-        seed=config.seed,
-        show_progress=config.show_progress,
-    )
-    everything = list(range(len(frames)))
-    out = feats.extract(policy, loader, frames, everything, record_mean=True, description="head features", **common)
-    if config.sensitivity_frames == 0:
-        return out
-    subset = _subset(len(frames), config.sensitivity_frames)
-    for swap, same_task in (("image", True), ("task", False)):
-        partner = _partners(frames, subset, config.seed, same_task)
-        if not partner:
-            notes.append(f"no {swap} swap possible (all frames share one instruction or one episode)")
-            continue
-        positions = [p for p in subset if p in partner]
-
-        def edit(raw, pos, partner=partner, swap=swap):
-            if swap == "task":
-                raw[TASK] = [frames.task[partner[p]] for p in pos]
-                return raw
-            other = feats.load_batch(loader, frames, [partner[p] for p in pos])
-            raw.update({k: v for k, v in other.items() if k.startswith(OBS_IMAGES_PREFIX)})
-            return raw
-
-        out[f"swap_{swap}"] = feats.extract(
-            policy, loader, frames, positions, edit=edit, description=f"{swap} swap", **common
-        )["features"]
-        out[f"sens_base_{swap}"] = out["features"][positions]
-    return out
-
-
-def _causal_check(policy, loader, frames, heads, chosen, eligible, means, config: RankConfig) -> dict:
-    if config.causal_frames == 0:
-        return {"skipped": True}
-    positions = _subset(len(frames), config.causal_frames)
-    batches = feats.model_batches(policy, loader, frames, positions, config.batch_size)
-    gen = torch.Generator().manual_seed(config.seed)
-
-    def edits(indices):
-        site_dim = {h: policy.layout.site_of(h).head_dim for h in heads}
-        return [HeadEdit(heads[i], value=means[i, : site_dim[heads[i]]]) for i in indices]
-
-    def error(indices):
-        pred, demo = feats.predict(policy, batches, edits(indices), config.seed)
-        return pred, float(((pred - demo) ** 2).mean())
-
-    base_pred, base = error([])
-    sel_pred, selected = error(chosen)
-    random_errors, random_shifts = [], []
-    for _ in range(config.causal_draws):
-        draw = [eligible[i] for i in torch.randperm(len(eligible), generator=gen)[: len(chosen)].tolist()]
-        pred, err = error(draw)
-        random_errors.append(err)
-        random_shifts.append(float(((pred - base_pred) ** 2).mean()))
-    random_mean = sum(random_errors) / len(random_errors)
-    sel_shift = float(((sel_pred - base_pred) ** 2).mean())
-    shift_mean = sum(random_shifts) / len(random_shifts)
+def _config_json(config: RankConfig, top_k: int, used: dict) -> dict:
     return {
-        "frames": len(positions),
-        "draws": config.causal_draws,
-        "base_error": base,
-        "selected_ablated_error": selected,
-        "random_ablated_error": random_errors,
-        "ratio": selected / max(random_mean, 1e-12),
-        "selected_action_shift": sel_shift,
-        "random_action_shift": random_shifts,
-        "shift_ratio": sel_shift / max(shift_mean, 1e-12),
-        "units": "MSE of the first predicted action vs the demonstrated one, normalised action space",
-        "reading": "ratio > 1: ablating the selected heads hurts more than ablating as many random heads",
+        "top_k": top_k,
+        "protocol": config.protocol,
+        "score": config.score,
+        "select": config.select,
+        "stack_quota": config.stack_quota,
+        "stack_norm": config.stack_norm,
+        "min_layer": config.min_layer,
+        "weights": config.weights,
+        "weights_used": used,
+        "greedy": config.greedy,
+        "k_grid": list(config.k_grid),
+        "target": config.target,
+        "frames": {"mode": config.frames.mode, "stride": config.frames.stride},
+        "seed": config.seed,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -21,13 +22,24 @@ def save_ranking(ranking, out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".heads-", dir=out))
     try:
-        (tmp / HEADS_JSON).write_text(json.dumps(ranking.to_json(), indent=2) + "\n")
+        (tmp / HEADS_JSON).write_text(json.dumps(finite(ranking.to_json()), indent=2, allow_nan=False) + "\n")
         plot_heatmaps(ranking, tmp / HEADS_PNG)
         for name in (HEADS_JSON, HEADS_PNG):
             os.replace(tmp / name, out / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out / HEADS_JSON
+
+
+def finite(value):
+    """The same JSON-able value with every NaN/Inf float replaced by None (heads.json stays strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def load_heads_json(path: str | Path) -> dict:
@@ -70,7 +82,9 @@ def plot_heatmaps(ranking, path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    score_names = [n for n in ("physical", "visual", "linguistic", "combined") if ranking.scores.get(n) is not None]
+    score_names = [
+        n for n in ("physical", "residual", "visual", "linguistic", "selection") if ranking.scores.get(n) is not None
+    ]
     stacks = list(dict.fromkeys(HeadId.parse(h).stack for h in ranking.heads))
     fig, axes = plt.subplots(
         len(stacks), len(score_names), squeeze=False, figsize=(3.2 * len(score_names), 2.6 * len(stacks))
@@ -97,7 +111,7 @@ def plot_heatmaps(ranking, path: Path) -> None:
             fig.colorbar(image, ax=ax, fraction=0.046)
     fig.suptitle(
         f"{ranking.policy['architecture']} {ranking.policy['fingerprint']}: "
-        f"{len(ranking.selected)} selected heads (red)",
+        f"{len(ranking.selected)} selected heads (red); {stability_text(ranking.stability)}",
         fontsize=10,
     )
     fig.tight_layout()
@@ -105,17 +119,52 @@ def plot_heatmaps(ranking, path: Path) -> None:
     plt.close(fig)
 
 
+def stability_text(stability: dict) -> str:
+    """One line on split-half reliability."""
+    if stability.get("skipped"):
+        return f"split-half stability not measured ({stability['reason']})"
+    verdict = "reproducible" if stability["reproducible"] else "NOT reproducible"
+    return (
+        f"split-half Spearman {stability['spearman']:.2f} ({verdict}, threshold {stability['threshold']}), "
+        f"top-{stability['top_k']} overlap {stability['top_k_overlap']} (chance {stability['top_k_overlap_chance']})"
+    )
+
+
+def controls_text(controls: dict) -> str:
+    """One line: how many heads beat each control."""
+    n = controls["eligible_heads"]
+    parts = [
+        f"state {controls['state']['heads_beating']}/{n} (state error {controls['state']['mse']:.3f})",
+        f"phase {controls['phase']['heads_beating']}/{n}",
+    ]
+    if "random_init" in controls:
+        parts.append(f"best random-init head {controls['random_init']['heads_beating']}/{n}")
+    parts.append(f"residual over the state > 0: {controls['residual']['heads_above_zero']}/{n}")
+    return "heads beating the controls: " + ", ".join(parts) + f"; best head error {controls['best_head_mse']:.3f}"
+
+
+def causal_text(causal: dict) -> str:
+    """One line on the causal check."""
+    if causal.get("skipped"):
+        return "causal check skipped"
+    low, high = causal["ratio_ci95"]
+    return (
+        f"causal check ({causal['frames']} frames, {causal['draws']} stratified random draws): ablating the selected "
+        f"heads shifts the action chunk {causal['ratio']:.2f}x as much as random heads [95 % CI {low:.2f}-{high:.2f}]"
+    )
+
+
 def print_table(ranking, console=None, rows: int = 10) -> None:
-    """A short rich table: the best selected heads with their scores, then the causal check and timings."""
+    """A short table of the best selected heads, then frames, stability, controls, causal check and timings."""
     from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    console = console or Console(highlight=False)
     index = {h: i for i, h in enumerate(ranking.heads)}
-    names = [n for n in ("physical", "visual", "linguistic", "combined") if ranking.scores.get(n) is not None]
+    names = [n for n in ("physical", "residual", "visual", "linguistic", "selection") if ranking.scores.get(n)]
     table = Table(
         title=f"top {min(rows, len(ranking.selected))} of {len(ranking.selected)} selected heads "
-        f"(best k-NN k = {ranking.best_k})"
+        f"(k-NN k = {ranking.cv['head_k']})"
     )
     table.add_column("rank", justify="right")
     table.add_column("head")
@@ -124,14 +173,12 @@ def print_table(ranking, console=None, rows: int = 10) -> None:
     for rank, head in enumerate(ranking.selected[:rows], 1):
         table.add_row(str(rank), head, *(f"{ranking.scores[n][index[head]]:.3f}" for n in names))
     console.print(table)
-    causal = ranking.causal
-    if not causal.get("skipped"):
-        console.print(
-            f"causal check: ablating the selected heads -> action error {causal['selected_ablated_error']:.4f}"
-            f" vs random heads {sum(causal['random_ablated_error']) / causal['draws']:.4f} "
-            f"(ratio {causal['ratio']:.2f}; clean {causal['base_error']:.4f})"
-        )
+    data = ranking.dataset
+    console.print(f"frames: {data['n_frames_scored']} ({data['frame_mode']}) from {len(data['episodes'])} episodes")
+    console.print(stability_text(ranking.stability), markup=False)
+    console.print(controls_text(ranking.controls), markup=False)
+    console.print(causal_text(ranking.causal), markup=False)
     t = ranking.timings
     console.print(f"time: extract {t['extract_s']:.1f} s, score {t['score_s']:.1f} s, causal {t['causal_s']:.1f} s")
     for note in ranking.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print("note: " + note, markup=False, style="yellow")

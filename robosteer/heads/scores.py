@@ -50,30 +50,68 @@ def usable_k_grid(k_grid: tuple[int, ...], episodes: torch.Tensor) -> list[int]:
     return ks or [cap]
 
 
+def distance_similarity(values: torch.Tensor) -> torch.Tensor:
+    """A "similarity" ``1 - euclidean distance`` of low-dimensional features (N, d) -> (1, N, N), so that the k-NN
+    below (which weighs neighbours by ``1 / (1 - similarity)``) uses Euclidean distance on them. For controls such
+    as the joint state or the episode phase, where cosine similarity would discard magnitude."""
+    values = standardise(values.reshape(values.shape[0], -1))
+    return (1.0 - torch.cdist(values, values)).float()[None]  # (1, N, N)
+
+
+def knn_predictions(
+    similarity: torch.Tensor, targets: torch.Tensor, episodes: torch.Tensor, k_grid: list[int]
+) -> torch.Tensor:
+    """Leave-one-episode-out k-NN predictions: (h, N, N) similarities -> (h, K, N, A) predicted targets.
+
+    Neighbours come only from other episodes; prediction = inverse-distance (``1 - similarity``) weighted mean of
+    the k nearest targets."""
+    same_episode = episodes[:, None] == episodes[None, :]  # (N, N)
+    targets = targets.double()
+    sim = similarity.double().masked_fill(same_episode, -torch.inf)  # (h, N, N)
+    top_sim, top_idx = sim.topk(max(k_grid), dim=-1)  # (h, N, k_max), nearest first
+    weights = 1.0 / ((1.0 - top_sim).clamp_min(0) + _EPS)  # inverse distance
+    neighbour_targets = targets[top_idx]  # (h, N, k_max, A)
+    per_k = []
+    for k in k_grid:
+        w = weights[..., :k, None]  # (h, N, k, 1)
+        per_k.append((w * neighbour_targets[..., :k, :]).sum(-2) / w.sum(-2))  # (h, N, A)
+    return torch.stack(per_k, dim=1)  # (h, K, N, A)
+
+
+def knn_episode_errors(
+    similarity: torch.Tensor, targets: torch.Tensor, episodes: torch.Tensor, k_grid: list[int], chunk: int = 16
+) -> torch.Tensor:
+    """Leave-one-episode-out k-NN squared error summed per held-out episode: (H, N, N) -> (H, K, E), E = the
+    episodes in ``episodes.unique()`` order; each frame's error is the mean over target dims."""
+    targets = targets.double()
+    episode_ids = torch.unique(episodes, return_inverse=True)[1]  # (N,) 0..E-1
+    one_hot = torch.nn.functional.one_hot(episode_ids).double()  # (N, E)
+    out = []
+    for start in range(0, similarity.shape[0], chunk):
+        prediction = knn_predictions(similarity[start : start + chunk], targets, episodes, k_grid)  # (h, K, N, A)
+        frame_error = ((prediction - targets) ** 2).mean(dim=-1)  # (h, K, N)
+        out.append(frame_error @ one_hot)  # (h, K, E)
+    return torch.cat(out)
+
+
 def knn_mse(
-    similarity: torch.Tensor, targets: torch.Tensor, episodes: torch.Tensor, k_grid: list[int], chunk: int = 64
+    similarity: torch.Tensor, targets: torch.Tensor, episodes: torch.Tensor, k_grid: list[int], chunk: int = 16
 ) -> torch.Tensor:
     """Leave-one-episode-out k-NN regression error for every head and k: (H, N, N) -> (H, len(k_grid)).
 
-    Neighbours come only from other episodes; prediction = inverse-cosine-distance weighted mean of the k nearest
-    targets; error = MSE over all held-out frames and target dims (targets are expected standardised).
-    """
-    same_episode = episodes[:, None] == episodes[None, :]  # (N, N)
-    k_max = max(k_grid)
-    targets = targets.double()
-    out = []
-    for start in range(0, similarity.shape[0], chunk):
-        sim = similarity[start : start + chunk].double().masked_fill(same_episode, -torch.inf)  # (h, N, N)
-        top_sim, top_idx = sim.topk(k_max, dim=-1)  # (h, N, k_max), nearest first
-        weights = 1.0 / ((1.0 - top_sim).clamp_min(0) + _EPS)  # inverse cosine distance
-        neighbour_targets = targets[top_idx]  # (h, N, k_max, A)
-        per_k = []
-        for k in k_grid:
-            w = weights[..., :k, None]  # (h, N, k, 1)
-            prediction = (w * neighbour_targets[..., :k, :]).sum(-2) / w.sum(-2)  # (h, N, A)
-            per_k.append(((prediction - targets) ** 2).mean(dim=(-1, -2)))  # (h,)
-        out.append(torch.stack(per_k, dim=-1))  # (h, K)
-    return torch.cat(out).float()
+    Error = MSE over all held-out frames and target dims (targets are expected standardised)."""
+    return (knn_episode_errors(similarity, targets, episodes, k_grid, chunk).sum(-1) / episodes.numel()).float()
+
+
+def cross_validated_k(errors: torch.Tensor, n_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-head MSE with k chosen without looking at the held-out episode: (H, K, E) -> (mse (H,), k index (H, E)).
+
+    For each held-out episode, each head uses the k with the lowest error on the *other* episodes, so a head's
+    score carries no optimism from picking its own best k on the errors it is ranked by."""
+    others = errors.sum(-1, keepdim=True) - errors  # (H, K, E) error of every k on all other episodes
+    k_index = others.argmin(dim=1)  # (H, E)
+    held_out = errors.gather(1, k_index[:, None, :])[:, 0]  # (H, E)
+    return (held_out.sum(-1) / n_frames).float(), k_index
 
 
 @dataclass
@@ -81,29 +119,32 @@ class PhysicalScores:
     """k-NN regression of the demonstrated action, per head."""
 
     score: torch.Tensor
-    """(H,) in [0, 1]: ``max(0, 1 - mse / baseline_mse)`` at each head's best k."""
+    """(H,) in [0, 1]: ``max(0, 1 - mse / baseline_mse)``."""
     mse: torch.Tensor
-    """(H,) cross-validated MSE (standardised action units) at each head's best k."""
-    best_k: torch.Tensor
-    """(H,) the k of the grid with the lowest error for that head."""
+    """(H,) cross-validated MSE (standardised action units); k chosen per held-out episode on the other episodes."""
+    k: int
+    """The k chosen most often (over heads and held-out episodes); used where one k is needed."""
     mse_by_k: torch.Tensor
     """(H, K) error for every k of ``k_grid``."""
     k_grid: list[int]
     """The ks actually tried (the requested grid capped by the data)."""
     baseline_mse: float
-    """Error of predicting the mean action of the other episodes."""
+    """Error of predicting the mean target of the other episodes."""
 
 
 def physical_scores(
     similarity: torch.Tensor, targets: torch.Tensor, episodes: torch.Tensor, k_grid: tuple[int, ...]
 ) -> PhysicalScores:
+    """Score every head by LOEO k-NN regression of ``targets`` (standardised here) from its features."""
     targets = standardise(targets)
     ks = usable_k_grid(k_grid, episodes)
-    mse_by_k = knn_mse(similarity, targets, episodes, ks)  # (H, K)
-    mse, best = mse_by_k.min(dim=-1)
+    errors = knn_episode_errors(similarity, targets, episodes, ks)  # (H, K, E)
+    mse, k_index = cross_validated_k(errors, episodes.numel())
     baseline = loeo_mean_mse(targets, episodes)
     score = (1.0 - mse / max(baseline, _EPS)).clamp(0.0, 1.0)
-    return PhysicalScores(score, mse, torch.tensor(ks)[best], mse_by_k, ks, baseline)
+    common = int(torch.bincount(k_index.flatten(), minlength=len(ks)).argmax())
+    mse_by_k = (errors.sum(-1) / episodes.numel()).float()
+    return PhysicalScores(score, mse, ks[common], mse_by_k, ks, baseline)
 
 
 def centroid_accuracy(features: torch.Tensor, labels: torch.Tensor, episodes: torch.Tensor) -> torch.Tensor:

@@ -89,6 +89,17 @@ def model_inputs(model, batch: dict) -> tuple:
     return images, img_masks, batch[OBS_LANGUAGE_TOKENS], batch[OBS_LANGUAGE_ATTENTION_MASK], state
 
 
+def pad_language(model, inputs: tuple) -> tuple:
+    """The same inputs with the language tokens right-padded (masked) to the tokenizer's maximum length, so that
+    every batch has one prefix length (padding is masked: the outputs at real tokens do not change)."""
+    images, img_masks, lang_tokens, lang_masks, state = inputs
+    missing = int(model.config.tokenizer_max_length) - lang_tokens.shape[1]
+    if missing > 0:
+        lang_tokens = torch.nn.functional.pad(lang_tokens, (0, missing))  # (B, L_max)
+        lang_masks = torch.nn.functional.pad(lang_masks, (0, missing), value=False)  # (B, L_max)
+    return images, img_masks, lang_tokens, lang_masks, state
+
+
 def shared_noise(model, batch_size: int, seed: int) -> torch.Tensor:
     """One seeded noise chunk, the same for every sample: (B, chunk_size, max_action_dim)."""
     cfg = model.config
@@ -103,6 +114,30 @@ def sample_actions(model, inputs: tuple, seed: int) -> torch.Tensor:
     noise = shared_noise(model, inputs[-1].shape[0], seed)
     actions = model.model.sample_actions(*inputs, noise=noise)
     return actions[:, :, : model.config.action_feature.shape[0]]
+
+
+@torch.no_grad()
+def sample_with_clean_pass(model, inputs: tuple, seed: int) -> torch.Tensor:
+    """Sample the action chunk, then run the expert once more on the policy's own clean chunk at t = 0 (the
+    authors' feature pass). The expert's o_proj call ``num_steps`` is that extra pass. Returns the chunk."""
+    inner = model.model
+    seen = {}
+    original = inner.denoise_step
+
+    def remember(prefix_pad_masks, past_key_values, x_t, timestep):
+        seen.setdefault("prefix", (prefix_pad_masks, past_key_values))
+        return original(prefix_pad_masks=prefix_pad_masks, past_key_values=past_key_values, x_t=x_t, timestep=timestep)
+
+    inner.denoise_step = remember
+    try:
+        noise = shared_noise(model, inputs[-1].shape[0], seed)
+        clean = inner.sample_actions(*inputs, noise=noise)  # (B, chunk, max_action_dim)
+    finally:
+        del inner.denoise_step  # back to the class method
+    prefix_pad_masks, past_key_values = seen["prefix"]
+    zero = torch.zeros(clean.shape[0], dtype=torch.float32, device=clean.device)
+    original(prefix_pad_masks=prefix_pad_masks, past_key_values=past_key_values, x_t=clean, timestep=zero)
+    return clean[:, :, : model.config.action_feature.shape[0]]
 
 
 def demonstrated_action(batch: dict) -> torch.Tensor:

@@ -74,6 +74,22 @@ class _SiteState:
     edits: list[tuple[int, HeadEdit]] = field(default_factory=list)
     z_sum: torch.Tensor | None = None
     z_count: int = 0
+    call_sums: dict[int, torch.Tensor] = field(default_factory=dict)
+    call_counts: dict[int, int] = field(default_factory=dict)
+
+
+def _accumulate_call(state: _SiteState, call: int, z: torch.Tensor) -> None:
+    """Add a call's ``z`` (B, S, H, D), summed over the batch, to that call's per-position sums."""
+    batch, seq_len = z.shape[:2]
+    total = z.detach().double().sum(0).reshape(seq_len, -1)  # (S, H * D)
+    previous = state.call_sums.get(call)
+    if previous is not None and previous.shape != total.shape:
+        raise ValueError(
+            f"call {call} of {state.site.stack}.L{state.site.layer} saw {seq_len} tokens after "
+            f"{previous.shape[0]}: per-position means need inputs padded to one length"
+        )
+    state.call_sums[call] = total if previous is None else previous + total
+    state.call_counts[call] = state.call_counts.get(call, 0) + batch
 
 
 def _index_for(spec: PositionSpec, seq_len: int, batch: int, device) -> torch.Tensor | slice:
@@ -102,6 +118,9 @@ class HeadTrace:
         edits: head edits applied during the forward.
         stop_when_captured: cut the forward short once every capture exists.
         record_mean: accumulate each site's mean ``z`` over all calls, samples and tokens (for mean-ablation).
+        record_call_means: accumulate each site's mean ``z`` per call and per token position, over samples (for
+            mean-ablation that replaces a head by its average at the same denoising step and position; every
+            batch must then have the same sequence length per call).
     """
 
     def __init__(
@@ -112,8 +131,10 @@ class HeadTrace:
         edits: list[HeadEdit] | None = None,
         stop_when_captured: bool = False,
         record_mean: bool = False,
+        record_call_means: bool = False,
     ):
         self.model, self.layout = model, layout
+        self.record_call_means = record_call_means
         self.captures = dict(captures or {})
         unknown = set(self.captures) - set(layout.stacks())
         if unknown:
@@ -131,7 +152,7 @@ class HeadTrace:
     def __enter__(self) -> HeadTrace:
         try:
             for key, state in self._states.items():
-                if state.edits or key[0] in self.captures or self.record_mean:
+                if state.edits or key[0] in self.captures or self.record_mean or self.record_call_means:
                     module = self.layout.module(self.model, state.site, "o_proj")
                     self._handles.append(module.register_forward_pre_hook(self._make_hook(state)))
         except BaseException:
@@ -173,6 +194,8 @@ class HeadTrace:
                 total = flat.sum(0)
                 state.z_sum = total if state.z_sum is None else state.z_sum + total
                 state.z_count += flat.shape[0]
+            if self.record_call_means:
+                _accumulate_call(state, call, z)
             edits = [(h, e) for h, e in state.edits if e.calls is None or call in e.calls]
             if edits:
                 z = z.clone()
@@ -189,6 +212,11 @@ class HeadTrace:
             return (new_x.squeeze(1) if squeeze else new_x, *args[1:])
 
         return hook
+
+    def new_forward(self) -> None:
+        """Start counting ``o_proj`` calls from 0 again (one trace over several batches; sums are kept)."""
+        for state in self._states.values():
+            state.calls = 0
 
     def _all_captured(self) -> bool:
         return all(state.z for key, state in self._states.items() if key[0] in self.captures)
@@ -232,6 +260,17 @@ class HeadTrace:
             z = st.z[tokens[stack]]  # (B, H, D)
             parts.append(torch.nn.functional.pad(z, (0, dim - z.shape[-1])))
         return torch.cat(parts, dim=1)  # (B, H_total, dim)
+
+    def call_position_means(self) -> dict[str, dict[int, torch.Tensor]]:
+        """Per head name, per call: mean ``z`` (S, head_dim) at every token position (``record_call_means=True``)."""
+        means: dict[str, dict[int, torch.Tensor]] = {}
+        for (stack, layer), st in self._states.items():
+            for call, total in st.call_sums.items():
+                mean = (total / st.call_counts[call]).float()  # (S, H * D)
+                mean = mean.view(mean.shape[0], st.site.n_heads, st.site.head_dim)  # (S, H, D)
+                for h in range(st.site.n_heads):
+                    means.setdefault(f"{stack}.L{layer}.H{h}", {})[call] = mean[:, h]
+        return means
 
     def site_means(self) -> dict[str, torch.Tensor]:
         """Per head name: mean ``z`` (head_dim,) over everything seen (needs ``record_mean=True``)."""

@@ -149,7 +149,8 @@ def _check_scores(path: Path, scores, n_heads: int) -> None:
     for name, values in scores.items():
         if values is None:
             continue
-        ok = isinstance(values, list) and len(values) == n_heads and all(_is_number(v) for v in values)
+        ok = isinstance(values, list) and len(values) == n_heads
+        ok = ok and all(v is None or _is_number(v) for v in values)  # null: a head that could not be scored
         _require(ok, path, f"'scores.{name}' must be a list of {n_heads} numbers (one per head)", HEADS_FIX)
 
 

@@ -19,9 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from robosteer.cli import main
 from robosteer.tuners.tiny_data import write_tiny_dataset
+from robosteer.validation import _HEAD_NAME
 
 logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
 torch.set_num_threads(1)
@@ -410,3 +413,127 @@ def test_help_and_errors_keep_square_brackets(world, tmp_path):
     assert code == 2 and "Traceback" not in output
     assert "robosteer[teleop]" in output
     assert not (tmp_path / "k").exists()
+
+
+# -- fuzz: generated contents of heads.json, the steer adapter's JSON and a dataset's info.json ---------------------------
+FUZZ = settings(
+    max_examples=90,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8))
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=10,
+)
+not_lists = st.one_of(scalars, st.dictionaries(st.text(max_size=4), scalars, max_size=2))
+non_finite = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+not_head_names = st.text(max_size=12).filter(lambda t: not _HEAD_NAME.match(t))
+
+
+def _number_paths(value, path=()) -> list[tuple]:
+    """Paths (keys/indices) of every number in a JSON value."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _number_paths(item, (*path, key))]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _number_paths(item, (*path, index))]
+    return [path] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+def _replace_number(valid: dict, path: tuple, token: str) -> str:
+    """The JSON text of ``valid`` with the number at ``path`` written as ``token`` (e.g. NaN)."""
+    data = json.loads(json.dumps(valid))
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = "@@number@@"
+    return json.dumps(data).replace('"@@number@@"', token)
+
+
+def _mutations(valid: dict, bad_fields: dict[str, st.SearchStrategy]) -> st.SearchStrategy[str]:
+    """Text that is never a valid file: cut short, another JSON shape, a field with a bad value or without it, or a
+    non-finite number in place of a finite one."""
+    text = json.dumps(valid)
+    cut = st.integers(0, len(text) - 2).map(lambda n: text[:n])
+    other_shape = json_values.filter(lambda v: not isinstance(v, dict) or not set(bad_fields) <= set(v)).map(json.dumps)
+    field = st.sampled_from(sorted(bad_fields)).flatmap(
+        lambda key: bad_fields[key].map(lambda value: json.dumps({**valid, key: value}))
+    )
+    dropped = st.sampled_from(sorted(bad_fields)).map(
+        lambda key: json.dumps({k: v for k, v in valid.items() if k != key})
+    )
+    leaves = _number_paths(valid)
+    infinite = st.tuples(st.sampled_from(leaves), non_finite).map(lambda p: _replace_number(valid, *p))
+    garbage = st.binary(max_size=40).map(lambda b: b.decode("latin-1"))
+    return st.one_of(cut, other_shape, field, dropped, infinite, garbage)
+
+
+def _fuzz(file: Path, folder: Path, contents: st.SearchStrategy[str], args: list[str], count: list[int]) -> None:
+    @FUZZ
+    @given(contents)
+    def run(text: str) -> None:
+        file.write_text(text, encoding="latin-1" if not text.isascii() else "utf-8", errors="surrogateescape")
+        before = checksums(folder)
+        code, output = run_cli(args)
+        assert code == 2 and "Traceback" not in output, (text, output)
+        assert sum(line.startswith("error: ") for line in output.splitlines()) == 1, output
+        assert checksums(folder) == before
+        count.append(1)
+
+    run()
+
+
+def test_fuzz_heads_adapter_and_info_json(world, tmp_path):
+    count: list[int] = []
+    heads = json.loads(world["heads"].read_text())
+    bad_heads = {
+        "selected": st.one_of(not_lists, st.just([]), st.lists(not_head_names | scalars, min_size=1, max_size=3)),
+        "heads": st.one_of(not_lists, st.lists(scalars.filter(lambda v: not isinstance(v, str)), min_size=1)),
+        "scores": st.one_of(not_lists, st.dictionaries(st.text(max_size=4), st.lists(st.text(max_size=3), min_size=1))),
+        "policy_fingerprint": st.one_of(st.booleans(), st.integers(), st.lists(scalars, max_size=2)),
+    }
+    folder = tmp_path / "heads"
+    folder.mkdir()
+    args = ["finetune", "--policy", str(world["base"]), "--dataset", str(world["dataset"]), "--heads"]
+    _fuzz(
+        folder / "heads.json",
+        folder,
+        _mutations(heads, bad_heads),
+        [*args, str(folder / "heads.json"), "--out", str(tmp_path / "run")],
+        count,
+    )
+
+    adapter_dir = Path(shutil.copytree(world["run"] / "adapter", tmp_path / "adapter"))
+    steer = json.loads((adapter_dir / "steer_config.json").read_text())
+    bad_config = {
+        "heads": st.one_of(not_lists, st.just([]), st.lists(not_head_names | scalars, min_size=1, max_size=3)),
+        "kv": scalars.filter(lambda v: v not in ("off", "own", "shared")),
+        "rank": st.one_of(st.integers(max_value=0), st.text(max_size=3), st.floats(), st.booleans()),
+    }
+    config_contents = st.sampled_from(sorted(bad_config)).flatmap(
+        lambda key: bad_config[key].map(lambda v: json.dumps({**steer, "config": {**steer["config"], key: v}}))
+    )
+    contents = st.one_of(_mutations(steer, {"config": not_lists}), config_contents)
+    eval_args = ["eval", "--policy", str(world["base"]), "--adapter", str(adapter_dir), "--out", str(tmp_path / "ev")]
+    eval_args += ["--episodes", "1", "--workers", "1", "--videos", "0"]  # fails fast should a mutation be valid
+    _fuzz(adapter_dir / "steer_config.json", adapter_dir, contents, eval_args, count)
+
+    dataset = copy_dataset(world, tmp_path)
+    info = json.loads((dataset / "meta" / "info.json").read_text())
+    bad_info = {
+        "fps": st.one_of(
+            st.none(), st.booleans(), st.text(max_size=3), st.integers(max_value=0), st.floats(max_value=0)
+        ),
+        "total_episodes": st.one_of(st.none(), st.text(max_size=3), st.integers(max_value=-1), st.floats()),
+        "features": st.one_of(
+            not_lists.filter(lambda v: not isinstance(v, dict) or "action" not in v),
+            st.just({**info["features"], "action": {"dtype": "float32", "shape": ["8"]}}),
+        ),
+        "data_path": st.one_of(st.none(), st.integers(), st.just(""), st.just("data/{nope}.parquet")),
+        "codebase_version": st.one_of(st.none(), st.integers(), st.lists(scalars, max_size=2)),
+    }
+    rank_args = ["rank", "--policy", str(world["base"]), "--dataset", str(dataset), "--out", str(tmp_path / "rk")]
+    _fuzz(dataset / "meta" / "info.json", dataset, _mutations(info, bad_info), rank_args, count)
+    assert len(count) >= 200

@@ -118,17 +118,19 @@ def benchmark_rank(
         "policy": name,
         "demos": source,
         "n_episodes": len(ranking.dataset["episodes"]),
-        "n_keyframes": ranking.dataset["n_keyframes"],
+        "n_frames": ranking.dataset["n_frames_scored"],
+        "frame_mode": ranking.dataset["frame_mode"],
         "n_heads": len(ranking.heads),
         "threads": torch.get_num_threads(),
         "data_s": round(t_data, 2),
         **t,
         "cpu_s": round(cpu_s, 2),
         "causal_ratio": round(ranking.causal.get("ratio", float("nan")), 3),
+        "split_half_spearman": ranking.stability.get("spearman"),
     }
     console.print(
         f"rank benchmark: {result['n_heads']} heads of {name}, {result['n_episodes']} demos "
-        f"({source}, {result['n_keyframes']} keyframes), {result['threads']} torch threads"
+        f"({source}, {result['n_frames']} {result['frame_mode']} frames), {result['threads']} torch threads"
     )
     console.print(
         f"  prepare {t['prepare_s']:.2f} s | extract {t['extract_s']:.2f} s | score {t['score_s']:.2f} s | causal {t['causal_s']:.2f} s | "

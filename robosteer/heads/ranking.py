@@ -301,6 +301,8 @@ def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = Non
             ctx.notes.append(f"weight {name}={weight} ignored: that score could not be computed")
     combined, pooled, used = _pooled(all_scores, config, ctx.heads)
     chosen, greedy_errors, release_errors = _choose(ctx, sc, physical, pooled, config)
+    if float(pooled[ctx.eligible].std()) == 0:
+        ctx.notes.append("every selectable head has the same score: the selection is arbitrary (head order)")
     control_report, extra = _controls(ctx, sc, tensors, physical, config)
     standard = scores.standardise(sc.targets)
     set_mse = scores.knn_mse(
@@ -384,7 +386,13 @@ def _stability(ctx, sc, tensors, config: RankConfig) -> dict:
             return physical.score
         return _pooled(half, config, ctx.heads)[1]
 
-    result = stability.reliability(score_on, ctx.episodes, ctx.eligible, ctx.top_k, config.stability_threshold)
+    stacks = {
+        stack: [i for i in ctx.eligible if selection.cell(ctx.heads[i])[0] == stack]
+        for stack in dict.fromkeys(selection.cell(h)[0] for h in ctx.heads)
+    }
+    result = stability.reliability(
+        score_on, ctx.episodes, ctx.eligible, ctx.top_k, config.stability_threshold, groups=stacks
+    )
     if not result.get("skipped") and not result["reproducible"]:
         ctx.notes.append(
             f"split-half correlation {result['spearman']:.2f} < {config.stability_threshold}: this ranking is not "

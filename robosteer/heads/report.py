@@ -124,9 +124,14 @@ def stability_text(stability: dict) -> str:
     if stability.get("skipped"):
         return f"split-half stability not measured ({stability['reason']})"
     verdict = "reproducible" if stability["reproducible"] else "NOT reproducible"
+    groups = ", ".join(f"{name} {rho:.2f}" for name, rho in stability.get("per_group", {}).items())
+    if stability.get("constant"):
+        return "split-half stability undefined: every head scores the same on a half (no head carries signal)"
     return (
-        f"split-half Spearman {stability['spearman']:.2f} ({verdict}, threshold {stability['threshold']}), "
-        f"top-{stability['top_k']} overlap {stability['top_k_overlap']} (chance {stability['top_k_overlap_chance']})"
+        f"split-half Spearman {stability['spearman']:.2f} ({verdict}, threshold {stability['threshold']}"
+        + (f"; per stack {groups}" if groups else "")
+        + f"), top-{stability['top_k']} overlap {stability['top_k_overlap']} "
+        f"(chance {stability['top_k_overlap_chance']})"
     )
 
 

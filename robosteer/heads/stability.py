@@ -45,8 +45,11 @@ def reliability(
     eligible: list[int],
     top_k: int,
     threshold: float = DEFAULT_THRESHOLD,
+    groups: dict[str, list[int]] | None = None,
 ) -> dict:
-    """Split-half reliability of ``score_on(episodes) -> (H,)`` scores; needs >= 4 episodes (2 per half)."""
+    """Split-half reliability of ``score_on(episodes) -> (H,)`` scores; needs >= 4 episodes (2 per half).
+
+    ``groups`` (e.g. eligible heads per stack) get a Spearman correlation of their own."""
     if len(episodes) < 4:
         return {"skipped": True, "reason": f"{len(episodes)} episodes; split-half needs at least 4"}
     first, second = split_halves(episodes)
@@ -54,11 +57,14 @@ def reliability(
     eligible_a, eligible_b = a[eligible], b[eligible]
     k = min(top_k, len(eligible))
     rho = spearman(eligible_a, eligible_b)
+    constant = bool(eligible_a.std() == 0 or eligible_b.std() == 0)
     return {
         "spearman": round(rho, 4),
+        "constant": constant,
         "top_k": k,
-        "top_k_overlap": top_overlap(a, b, eligible, k),
+        "top_k_overlap": None if constant else top_overlap(a, b, eligible, k),
         "top_k_overlap_chance": round(k * k / len(eligible), 2),
+        "per_group": {name: round(spearman(a[idx], b[idx]), 4) for name, idx in (groups or {}).items() if idx},
         "halves": [first, second],
         "threshold": threshold,
         "reproducible": rho >= threshold,

@@ -24,13 +24,20 @@ def _num(value, fmt: str, scale: float = 1.0) -> str:
     return "n/a" if value is None else fmt.format(value * scale)
 
 
-def _causal_text(causal: dict) -> str:
-    parts = [
-        f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
-        for key, value in causal.items()
-        if isinstance(value, (int, float))
-    ]
-    return ", ".join(parts)
+def _ranking_lines(ranking: dict) -> list[str]:
+    """Frames, stability, controls and causal check of the study's ranking, one sentence each."""
+    from robosteer.heads.report import causal_text, controls_text, stability_text
+
+    lines = []
+    if ranking.get("frames"):
+        lines.append(f"Scored on {ranking['frames']['n']} frames ({ranking['frames']['mode']}).")
+    if ranking.get("stability"):
+        lines.append(stability_text(ranking["stability"]) + ".")
+    if ranking.get("controls"):
+        lines.append(controls_text(ranking["controls"]) + ".")
+    if ranking.get("causal"):
+        lines.append(causal_text(ranking["causal"]) + ".")
+    return lines
 
 
 def success_table(methods: dict[str, dict]) -> list[str]:
@@ -149,14 +156,7 @@ def study_markdown(summary: dict[str, Any]) -> str:
             f"{', '.join(ranking.get('selected', [])[:20])}"
             + (" ..." if len(ranking.get("selected", [])) > 20 else "")
             + ".",
-            *(
-                [
-                    f"Causal check (action error, chosen heads mean-ablated vs random heads): "
-                    f"{_causal_text(ranking['causal'])}."
-                ]
-                if ranking.get("causal")
-                else []
-            ),
+            *_ranking_lines(ranking),
             "",
             "![heads](plots/heads.png)",
             "",

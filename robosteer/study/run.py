@@ -126,6 +126,7 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
             min_layer=config.min_layer,
         )
         timings["rank"] = time.perf_counter() - t0
+        _print_ranking(console, ranking)
         shutil.copyfile(work / "ranking" / "heads.png", _plots(work) / "heads.png")
 
     methods: dict[str, dict] = {}
@@ -201,3 +202,17 @@ def _replace_folder(work: Path, out: Path) -> None:
             )
         shutil.rmtree(out)
     os.replace(work, out)
+
+
+def _print_ranking(console, ranking: dict) -> None:
+    """What the ranking chose and how far to trust it, in plain lines (no raw log output)."""
+    from robosteer.heads.report import causal_text, controls_text, stability_text
+
+    chosen = ranking["selected"]
+    console.print(
+        f"  chose {len(chosen)} heads: {', '.join(chosen[:8])}{' ...' if len(chosen) > 8 else ''}", markup=False
+    )
+    for line in (stability_text(ranking["stability"]), controls_text(ranking["controls"])):
+        console.print("  " + line, markup=False)
+    if not ranking["causal"].get("skipped"):
+        console.print("  " + causal_text(ranking["causal"]), markup=False)

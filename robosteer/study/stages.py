@@ -57,6 +57,9 @@ def rank(
         "time_s": elapsed,
         "heads_json": str(Path(out) / "heads.json"),
         "causal": ranking.causal,
+        "stability": ranking.stability,
+        "controls": ranking.controls,
+        "frames": {"mode": ranking.dataset["frame_mode"], "n": ranking.dataset["n_frames_scored"]},
         "timings": ranking.timings,
         "weights": options.get("weights", "default"),
     }

@@ -98,14 +98,14 @@ def _fail(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input (:class:`RobosteerError`, or a corrupt file a library refuses) prints one line naming
-    the problem and the fix, and exits with status 2; Ctrl-C exits with 130 without a traceback."""
+    the problem and the fix, and exits with status 2; Ctrl-C ends without a traceback."""
     configure_logging()
     try:
         app(args=argv, prog_name="robosteer")
     except RobosteerError as err:
         _fail(str(err))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:  # outside click's own handling (which prints "Aborted!" and exits 1)
+        print("\ninterrupted", file=sys.stderr, flush=True)
         raise SystemExit(130) from None
     except Exception as err:
         if not _library_error(err):

@@ -86,6 +86,9 @@ def record_dataset(
             source = input_source or make_input_source(teleop)
             name = teleop if input_source is None else type(input_source).__name__
             teleop_episodes(env, writer, source, n_episodes, seed, progress, teleop_name=name)
+    except KeyboardInterrupt:
+        writer.abort()  # saved episodes stay; the open one and staging files go
+        raise
     finally:
         env.close()
     return Path(out)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -537,3 +539,46 @@ def test_fuzz_heads_adapter_and_info_json(world, tmp_path):
     rank_args = ["rank", "--policy", str(world["base"]), "--dataset", str(dataset), "--out", str(tmp_path / "rk")]
     _fuzz(dataset / "meta" / "info.json", dataset, _mutations(info, bad_info), rank_args, count)
     assert len(count) >= 200
+
+
+# -- Ctrl-C leaves nothing half-written -------------------------------------------------------------------------------
+class InterruptingLabels(dict):
+    """Episode labels whose reading sends this process Ctrl-C: the interrupt lands while the episode is written."""
+
+    def items(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        return super().items()
+
+
+def _frames(writer, n: int = 4) -> None:
+    from robosteer.constants import OBS_STATE, image_key
+
+    rng = np.random.default_rng(0)
+    for _ in range(n):
+        obs = {OBS_STATE: rng.normal(size=8).astype(np.float32)}
+        obs[image_key("front")] = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+        writer.add_frame(obs, rng.normal(size=8), "pick the cube")
+
+
+@pytest.mark.parametrize("episodes_before", [0, 1])
+def test_ctrl_c_while_saving_finishes_the_episode_then_stops(tmp_path, episodes_before):
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from robosteer.data import EpisodeWriter, robot_features
+
+    root = tmp_path / "demos"
+    writer = EpisodeWriter(root, robot_features(("front",), 16, use_videos=False), fps=15)
+    for _ in range(episodes_before):
+        _frames(writer)
+        writer.save_episode({"colour": "red"})
+    _frames(writer)
+    with pytest.raises(KeyboardInterrupt):
+        writer.save_episode(InterruptingLabels(colour="blue"))
+    dataset = LeRobotDataset("robosteer/demos", root=root)
+    assert dataset.meta.total_episodes == episodes_before + 1 and len(dataset) == 4 * (episodes_before + 1)
+    assert not root.with_name("demos.partial").exists() and not (root / "images").exists()
+    _frames(writer)
+    writer.abort()  # Ctrl-C mid-episode: the open episode and staging files go, saved episodes stay
+    assert (
+        writer.frames == [] and LeRobotDataset("robosteer/demos", root=root).meta.total_episodes == episodes_before + 1
+    )

@@ -20,6 +20,7 @@ from robosteer.constants import ACTION, OBS_STATE, TASK
 from robosteer.data.features import check_features_match
 from robosteer.data.labels import write_episode_labels
 from robosteer.errors import RobosteerError
+from robosteer.interrupts import interrupts_deferred
 from robosteer.scheduling import reset_realtime_scheduling
 
 os.environ.setdefault("SVT_LOG", "1")  # the AV1 encoder prints its whole config per video otherwise
@@ -53,7 +54,9 @@ class EpisodeWriter:
                     f"{self.root} already holds a dataset; pass append=True (--append) to add "
                     "episodes to it, or choose a new output folder"
                 )
-            meta = json.loads(info.read_text())
+            from robosteer.validation import validate_dataset
+
+            meta = validate_dataset(self.root)
             check_features_match(meta["features"], features, self.root)
             if int(meta["fps"]) != self.fps:
                 raise RobosteerError(
@@ -80,10 +83,21 @@ class EpisodeWriter:
     def discard_episode(self) -> None:
         self.frames = []
 
+    def abort(self) -> None:
+        """Drop the open episode and any staging files (after Ctrl-C or an error): only saved episodes remain."""
+        self.frames = []
+        self._cleanup_interrupted()
+
     def save_episode(self, labels: dict | None = None) -> int:
-        """Write the buffered episode (finalized on disk when this returns); returns its episode index."""
+        """Write the buffered episode (finalized on disk when this returns); returns its episode index.
+
+        Ctrl-C during the write is held until the episode is complete."""
         if not self.frames:
             raise RobosteerError("no frames to save; add frames with add_frame() before save_episode()")
+        with interrupts_deferred():
+            return self._save_episode(labels)
+
+    def _save_episode(self, labels: dict | None) -> int:
         logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
         import datasets
         from lerobot.datasets.lerobot_dataset import LeRobotDataset

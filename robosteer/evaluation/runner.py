@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_all_start_methods, get_context
@@ -28,6 +30,7 @@ from robosteer.evaluation.rollout import (
     load_policy_from_source,
     run_job_in_worker,
 )
+from robosteer.interrupts import interrupts_deferred
 
 FORKSERVER_PRELOAD = (
     "torch",
@@ -96,11 +99,22 @@ def evaluate(
             runner.close()
     else:
         handed = live if start_method == "fork" else source
-        with ProcessPoolExecutor(
-            n_workers, mp_context=_context(start_method), initializer=init_worker, initargs=(handed, runner_kwargs, 1)
-        ) as pool:
-            futures = [pool.submit(run_job_in_worker, job) for job in jobs]
+        pool = None
+        try:
+            with interrupts_deferred():  # a pool is started whole (every worker tracked) or not at all
+                pool = ProcessPoolExecutor(
+                    n_workers,
+                    mp_context=_context(start_method),
+                    initializer=_quiet_worker,
+                    initargs=(handed, runner_kwargs, 1),
+                )
+                futures = [pool.submit(run_job_in_worker, job) for job in jobs]
             records = _run_all(futures, None, progress, label)
+        except BaseException:  # Ctrl-C or a failed episode: stop the workers now, write nothing
+            if pool is not None:
+                _stop_pool(pool)
+            raise
+        pool.shutdown()
     wall = time.perf_counter() - t0
 
     order = {cell: i for i, cell in enumerate(config.cells)}
@@ -131,12 +145,46 @@ def evaluate(
     return results
 
 
+def _quiet_worker(*args) -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (it stops the pool), so workers ignore SIGINT instead of
+    each printing a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker(*args)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel pending episodes and end the worker processes without waiting for running ones."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # the executor has no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+
+
 def _context(start_method: str):
     """A multiprocessing context; the forkserver pre-imports torch, lerobot and the sim suite once per process."""
     ctx = get_context(start_method)
     if start_method == "forkserver":
         ctx.set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        _start_forkserver()
     return ctx
+
+
+def _start_forkserver() -> None:
+    """Start the fork server with SIGINT ignored: it and every worker forked from it inherit that, so Ctrl-C during
+    start-up reaches only this process (which stops the pool) instead of printing a traceback per process."""
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_all(items, run_one, progress: bool, label: str | None) -> list[dict]:

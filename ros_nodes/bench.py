@@ -9,6 +9,10 @@ Printed and returned:
 
 From any process: ``from ros_nodes.bench import run_ros_benchmark; run_ros_benchmark(60)`` (it starts a child with
 the ROS environment); from a shell: ``python -m ros_nodes.bench --duration 60``.
+
+``--success`` measures deployment parity instead (:mod:`ros_nodes.parity`): ``python -m ros_nodes.bench --success
+--task pick_cube --episodes 20`` runs consecutive auto-reset episodes over ROS and the same seeds in ``robosteer
+eval``'s episode runner, and prints both success rates with Wilson intervals (``run_parity_benchmark`` from Python).
 """
 
 from __future__ import annotations
@@ -53,14 +57,7 @@ def run_ros_benchmark(
     timeout_s: float | None = None,
 ) -> dict:
     """Run the benchmark in a child process with the ROS environment; prints its report and returns the numbers."""
-    import random
-
-    env = ros_environment(domain_id=random.SystemRandom().randint(1, 100), localhost_only=True)
-    env.setdefault("OMP_NUM_THREADS", "1")
-    cmd = [
-        sys.executable,
-        "-m",
-        "ros_nodes.bench",
+    args = [
         "--duration",
         str(duration_s),
         "--policy",
@@ -72,6 +69,28 @@ def run_ros_benchmark(
         "--trigger",
         trigger,
     ]
+    return _run_child(args, timeout_s or duration_s + 300)
+
+
+def run_parity_benchmark(
+    task: str = "pick_cube",
+    episodes: int = 20,
+    seed: int = 0,
+    policy: str = "embedded",
+    with_eval: bool = True,
+    timeout_s: float | None = None,
+) -> dict:
+    """:mod:`ros_nodes.parity` in a child process with the ROS environment; prints its report, returns the numbers."""
+    args = ["--success", "--task", task, "--episodes", str(episodes), "--seed", str(seed), "--policy", policy]
+    return _run_child(args + ([] if with_eval else ["--no-eval"]), timeout_s or 300 + 30 * episodes)
+
+
+def _run_child(args: list[str], limit: float) -> dict:
+    import random
+
+    env = ros_environment(domain_id=random.SystemRandom().randint(1, 100), localhost_only=True)
+    env.setdefault("OMP_NUM_THREADS", "1")
+    cmd = [sys.executable, "-m", "ros_nodes.bench", *args]
     # A session of its own: on a timeout the whole group (the child and the sim/policy node processes it started)
     # is stopped; killing only the child would leave both nodes running and loading the machine.
     proc = subprocess.Popen(
@@ -83,7 +102,6 @@ def run_ros_benchmark(
         cwd=tempfile.gettempdir(),  # MuJoCo writes MUJOCO_LOG.TXT into the working directory
         start_new_session=True,
     )
-    limit = timeout_s or duration_s + 300
     try:
         stdout, stderr = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
@@ -148,7 +166,8 @@ def _policy_path(policy: str, workdir: Path) -> tuple[str, str]:
 def _node_process(name: str, params: dict, params_file: Path, log: Path) -> subprocess.Popen:
     args = [sys.executable, "-m", "ros_nodes", name, "--ros-args", "--params-file", str(params_file)]
     for key, value in params.items():
-        args += ["-p", f"{key}:={json.dumps(value) if not isinstance(value, str) else value}"]
+        text = value if isinstance(value, str) and value else json.dumps(value)  # '' must be quoted for ROS
+        args += ["-p", f"{key}:={text}"]
     return subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
@@ -266,10 +285,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--trigger", default="joint_states", choices=["joint_states", "timer"], help="policy node control trigger"
     )
+    parser.add_argument("--success", action="store_true", help="measure success over ROS next to robosteer eval")
+    parser.add_argument("--episodes", type=int, default=20, help="--success: consecutive episodes")
+    parser.add_argument("--seed", type=int, default=0, help="--success: seed of the first episode")
+    parser.add_argument("--no-eval", action="store_true", help="--success: skip the robosteer eval episodes")
     args = parser.parse_args(argv)
     ensure_ros_environment()
-    result = _measure(args.duration, args.policy, args.task, args.image_size, args.trigger)
-    print_report(result)
+    if args.success:
+        from ros_nodes.parity import measure_parity, print_parity
+
+        result = measure_parity(args.task, args.episodes, args.seed, args.policy, with_eval=not args.no_eval)
+        print_parity(result)
+    else:
+        result = _measure(args.duration, args.policy, args.task, args.image_size, args.trigger)
+        print_report(result)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 

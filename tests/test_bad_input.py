@@ -582,3 +582,17 @@ def test_ctrl_c_while_saving_finishes_the_episode_then_stops(tmp_path, episodes_
     assert (
         writer.frames == [] and LeRobotDataset("robosteer/demos", root=root).meta.total_episodes == episodes_before + 1
     )
+
+
+def test_partial_study_folders_of_dead_runs_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from robosteer.study.run import _remove_stale_partials
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = tmp_path / f".demo.partial-{finished.stdout.strip()}", tmp_path / f".demo.partial-{os.getpid()}"
+    for folder in (dead, alive):
+        (folder / "demos").mkdir(parents=True)
+    _remove_stale_partials(tmp_path / "demo")
+    assert not dead.exists() and alive.exists()

@@ -16,6 +16,13 @@ import typer
 DEMO_DEFAULTS = {"demos": 10, "steps": 300, "batch_size": 8, "episodes": 20, "top_k": 20}
 """Small settings that finish in <= 15 minutes on 2 CPU cores."""
 
+WHAT_TO_EXPECT = (
+    "what to expect: 6-15 min on 2 CPU cores (record ~1 min, rank 1-2 min, then training and evaluation with "
+    "progress bars). The embedded base is a tiny policy and the budget is small, so success rates of 0-5 % in every "
+    "cell are normal here: the demo shows the whole loop and what steer costs next to LoRA (trainable parameters, "
+    "step time), not final success rates. Ctrl-C stops it without leaving partial outputs."
+)
+
 
 def demo(
     out: Path = typer.Option(
@@ -70,11 +77,19 @@ def demo(
     )
     console.print(
         f"[bold]robosteer demo[/]: {demos} demos of {task} -> rank heads -> steer & LoRA ({steps} steps) "
-        f"-> {episodes} evaluation episodes per method"
+        f"-> {episodes} evaluation episodes per method",
+        highlight=False,
     )
+    console.print(WHAT_TO_EXPECT, markup=False, highlight=False)
     summary = run_study(config, console=console, command="robosteer " + shlex.join(sys.argv[1:]))
     print_study_summary(summary, out, console)
     console.print(f"head heatmap: {out / 'plots' / 'heads.png'}; success plot: {out / 'plots' / 'success.png'}")
+    console.print(
+        "low success on the tiny embedded base is expected; for real numbers run `robosteer bench` on your own "
+        "checkpoint (--policy) with more demos, steps and episodes",
+        markup=False,
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

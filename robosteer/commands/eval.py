@@ -18,7 +18,9 @@ def eval_command(
     variations: str = typer.Option(
         "none",
         "--variations",
-        help="Variation presets, comma separated: none, lighting, distractors, object_form, position, paraphrase.",
+        help="Variation presets, comma separated; each preset is its own evaluation cell (join presets with + to "
+        "combine them in one cell, e.g. lighting+distractors): none, lighting, distractors, object_form, colour, "
+        "position, camera, table, paraphrase, train, all.",
     ),
     episodes: int = typer.Option(50, "--episodes", help="Episodes per task x variation cell."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first episode (episode i uses seed+i in every cell)."),

@@ -22,9 +22,9 @@ def record_sim(
     teleop: str = typer.Option("expert", help="Who drives the arm: expert (scripted), keyboard or spacemouse."),
     variations: str = typer.Option(
         "none",
-        help="Variation preset(s), comma-separated: none, train, lighting, "
-        "distractors, object_form, colour, position, camera, table, "
-        "paraphrase, all.",
+        help="Variation preset(s) applied to every episode; a comma list is combined into one setting (unlike eval, "
+        "where each preset is its own cell): none, lighting, distractors, object_form, colour, position, camera, "
+        "table, paraphrase, train, all.",
     ),
     seed: int = typer.Option(0, help="Seed of the first episode (episode i uses seed + attempt i)."),
     fps: int = typer.Option(15, help="Control and recording rate in Hz."),

@@ -39,7 +39,7 @@ def plot_success(methods: dict[str, dict], path: Path) -> Path:
         rates = np.array([100 * by_cell[cell]["success_rate"] for cell in cells])
         low = np.array([100 * by_cell[cell]["ci95"][0] for cell in cells])
         high = np.array([100 * by_cell[cell]["ci95"][1] for cell in cells])
-        ax.bar(
+        bars = ax.bar(
             x + (i - (len(names) - 1) / 2) * width,
             rates,
             width,
@@ -49,6 +49,7 @@ def plot_success(methods: dict[str, dict], path: Path) -> Path:
             capsize=3,
             error_kw={"elinewidth": 1},
         )
+        ax.bar_label(bars, labels=[f"{rate:.0f}" for rate in rates], fontsize=7, padding=2)  # 0 % stays visible
     ax.set_xticks(x, [f"{task}\n{variation}" for task, variation in cells], fontsize=8)
     ax.set_ylabel("success % (Wilson 95 % CI)")
     ax.set_ylim(0, 118)  # headroom for the legend
@@ -61,8 +62,17 @@ def plot_success(methods: dict[str, dict], path: Path) -> Path:
     return path
 
 
+def _compact(value: float) -> str:
+    """68.6k, 1.2M: parameter counts readable at a glance."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.1f}{suffix}"
+    return f"{value:.0f}"
+
+
 def plot_compute(methods: dict[str, dict], path: Path) -> Path:
-    """Two panels: trainable parameters (log scale) and mean training step time, per finetuned method."""
+    """Two panels: trainable parameters and mean training step time, per finetuned method (linear axes, so bar
+    heights compare as the numbers do)."""
     plt = _pyplot()
     names = [m for m in methods if methods[m].get("compute")]
     fig, (ax_params, ax_step) = plt.subplots(1, 2, figsize=(8, 3))
@@ -71,13 +81,13 @@ def plot_compute(methods: dict[str, dict], path: Path) -> Path:
         params = [methods[n]["compute"].get("trainable_params") or 0 for n in names]
         steps = [1000 * (methods[n]["compute"].get("step_time_s") or 0) for n in names]
         ax_params.bar(names, params, color=colours)
-        ax_params.set_yscale("log")
         ax_params.set_title("trainable parameters", fontsize=10)
         ax_step.bar(names, steps, color=colours)
         ax_step.set_title("mean training step time (ms)", fontsize=10)
-        for ax, values, fmt in ((ax_params, params, "{:,.0f}"), (ax_step, steps, "{:.0f}")):
+        for ax, values, fmt in ((ax_params, params, _compact), (ax_step, steps, "{:.0f}".format)):
             for i, value in enumerate(values):
-                ax.annotate(fmt.format(value), (i, value), ha="center", va="bottom", fontsize=8)
+                ax.annotate(fmt(value), (i, value), ha="center", va="bottom", fontsize=8)
+            ax.set_ylim(0, 1.15 * max(max(values), 1e-9))
     path = _save(fig, path)
     plt.close(fig)
     return path

@@ -162,7 +162,7 @@ def study_markdown(summary: dict[str, Any]) -> str:
             "",
         ]
     lines += [
-        "## Targets (issue 7)",
+        "## Targets",
         "",
         *target_lines(methods, cfg["task"]),
         "",

@@ -61,6 +61,7 @@ def run_study(config: StudyConfig, *, console=None, command: str | None = None) 
     eval_config.validate_names()  # bad task/preset names fail here, before any work
     out = Path(config.out)
     work = out.parent / f".{out.name}.partial-{os.getpid()}"
+    _remove_stale_partials(out)
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -72,10 +73,32 @@ def run_study(config: StudyConfig, *, console=None, command: str | None = None) 
         summary.update(command=command or "robosteer bench " + " ".join(sys.argv[2:]), timings_s=timings)
         _write_outputs(summary, work)
         _replace_folder(work, out)
+    except KeyboardInterrupt:
+        shutil.rmtree(work, ignore_errors=True)
+        console.print(f"interrupted: removed the partial outputs; {out} is unchanged", markup=False)
+        raise
     except BaseException:
-        console.print(f"[red]study failed[/]; partial outputs kept in {work}")
+        console.print(f"study failed; partial outputs kept in {work} (removed by the next run)", markup=False)
         raise
     return json.loads((out / "results.json").read_text())
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Remove partial folders of earlier runs into ``out`` whose process is gone (killed or failed runs)."""
+    for folder in out.parent.glob(f".{out.name}.partial-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, console, timings: dict) -> dict:
@@ -109,7 +132,10 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
     base_path = str(base.save(work / "base_policy"))
     ranking = None
     if "steer" in config.methods:
-        console.print(f"[bold]2/4 rank[/] every head of the base policy on {dataset['episodes']} demonstrations")
+        console.print(
+            f"[bold]2/4 rank[/] every head of the base policy on {dataset['episodes']} demonstrations "
+            "(1-2 min on 2 CPU cores)"
+        )
         t0 = time.perf_counter()
         weights = None
         if config.rank_weights:

@@ -1,6 +1,6 @@
 """Steer vs LoRA on the same policy, batch and loop: trainable parameters, step time, backward time, peak memory.
 
-Targets (issue 6): trainable steer/LoRA <= 1/30, step time steer/LoRA <= 0.6, peak memory steer <= LoRA. The
+Targets: trainable steer/LoRA <= 1/30, step time steer/LoRA <= 0.6, peak memory steer <= LoRA. The
 speed-up comes from where the backward pass stops: with every base weight frozen, autograd records nothing below the
 lowest tuned layer, while LoRA on every layer must backpropagate through all of them.
 """

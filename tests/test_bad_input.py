@@ -596,3 +596,14 @@ def test_partial_study_folders_of_dead_runs_are_removed(tmp_path):
         (folder / "demos").mkdir(parents=True)
     _remove_stale_partials(tmp_path / "demo")
     assert not dead.exists() and alive.exists()
+
+
+def test_library_errors_are_recognised_as_bad_input():
+    """Errors of the file-reading libraries (a corrupt file past the checks) are printed as one line with exit 2 by
+    ``main``; other exceptions (bugs) keep their traceback."""
+    from safetensors import SafetensorError
+
+    from robosteer.cli import _library_error
+
+    assert _library_error(pa.ArrowInvalid("bad")) and _library_error(json.JSONDecodeError("x", "doc", 0))
+    assert _library_error(SafetensorError("header")) and not _library_error(ValueError("a bug"))

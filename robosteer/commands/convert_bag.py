@@ -62,9 +62,10 @@ def convert_bag(
     for result in results:
         console.print(
             f"{result.bag}: {result.frames} frames, {result.skipped} ticks skipped"
-            + (f" (missing: {result.missing_by_stream})" if result.skipped else "")
+            + (f" (missing: {result.missing_by_stream})" if result.skipped else ""),
+            markup=False,
         )
-    console.print(f"wrote {len(results)} episode(s) to {out}")
+    console.print(f"wrote {len(results)} episode(s) to {out}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -83,7 +83,9 @@ def demo(
     console.print(WHAT_TO_EXPECT, markup=False, highlight=False)
     summary = run_study(config, console=console, command="robosteer " + shlex.join(sys.argv[1:]))
     print_study_summary(summary, out, console)
-    console.print(f"head heatmap: {out / 'plots' / 'heads.png'}; success plot: {out / 'plots' / 'success.png'}")
+    console.print(
+        f"head heatmap: {out / 'plots' / 'heads.png'}; success plot: {out / 'plots' / 'success.png'}", markup=False
+    )
     console.print(
         "low success on the tiny embedded base is expected; for real numbers run `robosteer bench` on your own "
         "checkpoint (--policy) with more demos, steps and episodes",

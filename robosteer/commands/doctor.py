@@ -12,6 +12,7 @@ import typer
 def doctor(ros: bool = typer.Option(True, help="Also check rclpy pub/sub over DDS on loopback.")) -> None:
     """Check the stack: render a MuJoCo frame, write and read a LeRobot dataset, exchange a ROS 2 message."""
     from rich.console import Console
+    from rich.markup import escape
 
     from robosteer import doctor as checks
 
@@ -23,10 +24,11 @@ def doctor(ros: bool = typer.Option(True, help="Also check rclpy pub/sub over DD
         t0 = time.perf_counter()
         try:
             detail = fn()
-            console.print(f"[green]ok[/]   {name} ({time.perf_counter() - t0:.1f} s){': ' + detail if detail else ''}")
+            detail = f": {escape(detail)}" if detail else ""
+            console.print(f"[green]ok[/]   {name} ({time.perf_counter() - t0:.1f} s){detail}")
         except Exception as err:  # report every failing part, then exit non-zero
             failures += 1
-            console.print(f"[red]FAIL[/] {name}: {err}")
+            console.print(f"[red]FAIL[/] {name}: {escape(str(err))}")
 
     def versions():
         import lerobot

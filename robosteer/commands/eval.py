@@ -67,7 +67,7 @@ def eval_command(
     results = evaluate(source, config, out)
     console = Console()
     print(results.markdown())
-    console.print(f"results: {out / 'results.md'}, {out / 'results.json'}; videos: {out / 'videos'}")
+    console.print(f"results: {out / 'results.md'}, {out / 'results.json'}; videos: {out / 'videos'}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -100,8 +100,8 @@ def finetune(
     )
     for label, path in (("adapter", result.adapter_dir), ("merged checkpoint", result.merged_dir)):
         if path:
-            console.print(f"  {label}: {path}")
-    console.print(f"  log: {out / 'log.jsonl'}  summary: {out / 'summary.json'}")
+            console.print(f"  {label}: {path}", markup=False)
+    console.print(f"  log: {out / 'log.jsonl'}  summary: {out / 'summary.json'}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

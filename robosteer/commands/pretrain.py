@@ -63,7 +63,7 @@ def pretrain(
     )
     command = "robosteer pretrain " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     policy_dir = run_pretraining(cfg, command)
-    Console().print(f"checkpoint + MODEL_CARD.md: {policy_dir}")
+    Console().print(f"checkpoint + MODEL_CARD.md: {policy_dir}", markup=False)
 
 
 def _counts(text: str) -> tuple[int, ...]:

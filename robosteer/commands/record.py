@@ -70,7 +70,7 @@ def record_sim(
         robot_mjcf=RobotMjcf(str(robot_mjcf), joint_prefix=robot_mjcf_joint_prefix) if robot_mjcf else None,
     )
     info = json.loads((root / "meta" / "info.json").read_text())
-    Console().print(f"[green]wrote[/] {root}: {info['total_episodes']} episodes, {info['total_frames']} frames")
+    Console().print(f"wrote {root}: {info['total_episodes']} episodes, {info['total_frames']} frames", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -41,6 +41,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
 
     policy = make_tiny_smolvla(dataset, n_layers=2)
     policy.save(root / "base")
+    make_tiny_smolvla(dataset, n_layers=2, seed=1).save(root / "other_base")
     heads = {
         "policy_fingerprint": policy.fingerprint(),
         "selected": ["vlm.L0.H1", "expert.L1.H0"],
@@ -53,7 +54,10 @@ def world(tmp_path_factory) -> dict[str, Path]:
         + ["--steps", "2", "--batch-size", "2", "--out", str(root / "run"), "--quiet"]
     )
     assert code == 0, output
-    return {"root": root, "dataset": dataset, "base": root / "base", "heads": root / "heads.json", "run": root / "run"}
+    names = ("dataset", "base", "other_base", "heads", "run")
+    return dict(
+        zip(names, (dataset, root / "base", root / "other_base", root / "heads.json", root / "run"), strict=True)
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -269,18 +273,22 @@ def eval_adapter(make):
     return args
 
 
-def resume(dataset_maker, out_maker):
+def resume(dataset_maker, out_maker, method: str = "steer", base: str = "base"):
     def args(world, tmp):
         data = dataset_maker(world, tmp)
         out = out_maker(world, tmp)
+        heads = tmp / "heads.json"
+        heads.write_text(json.dumps({**json.loads(world["heads"].read_text()), "policy_fingerprint": None}))
         return [
             "finetune",
+            "--method",
+            method,
             "--policy",
-            str(world["base"]),
+            str(world[base]),
             "--dataset",
             str(data),
             "--heads",
-            str(world["heads"]),
+            str(heads),
             "--steps",
             "3",
             "--out",
@@ -359,6 +367,8 @@ CASES = [
     Case("resume with another dataset", resume(other_dataset, copy_of_run), "another dataset"),
     Case("resume with nothing to resume", resume(same_dataset, run_without_checkpoint), "no checkpoint"),
     Case("resume into a new folder", resume(same_dataset, lambda w, t: t / "fresh"), "no checkpoint"),
+    Case("resume with another method", resume(same_dataset, copy_of_run, method="lora"), "another method"),
+    Case("resume on another base policy", resume(same_dataset, copy_of_run, base="other_base"), "another base policy"),
     # tracebacks that are now one line
     Case("rank truncated parquet", rank_on(truncated_parquet), "truncated or corrupt"),
     Case("finetune truncated parquet", finetune_on(truncated_parquet), "truncated or corrupt"),

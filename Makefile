@@ -32,8 +32,8 @@ $(STAMP): pyproject.toml
 	if [ ! -x $(PY) ]; then echo ">> creating $(VENV) with $$PYBIN"; $$PYBIN -m venv $(VENV_FLAGS) $(VENV); fi; \
 	$(PY) -m pip install --quiet --upgrade pip; \
 	echo ">> installing robosteer[$(EXTRAS)] (first time: 3-5 minutes, ~5 GB with torch; one line per package)"; \
-	$(PY) -m pip install --progress-bar off -e ".[$(EXTRAS)]" \
-		| grep --line-buffered -E "^(Collecting|Successfully installed)" | cut -c1-100; \
+	PYTHONUNBUFFERED=1 $(PY) -m pip install --progress-bar off -e ".[$(EXTRAS)]" \
+		| { grep --line-buffered -E "^(Collecting|Successfully installed)" || true; } | cut -c1-100; \
 	echo ">> done: $(VENV)/bin/robosteer --help lists the commands"; \
 	touch $(STAMP)
 

@@ -38,8 +38,8 @@ def check_out_path(out: Path, inputs: dict[str, Path | None], out_flag: str = "-
         raise RobosteerError(f"{out_flag} {out} is an existing file; pass a folder path for the outputs")
     resolved = out.resolve()
     for flag, path in inputs.items():
-        if path is None or str(path) in ("embedded", "expert"):
-            continue
+        if path is None or str(path) in ("embedded", "expert") or not Path(path).exists():
+            continue  # nothing on disk to overwrite
         if _overlaps(resolved, Path(path).resolve()):
             raise RobosteerError(
                 f"{out_flag} {out} overlaps {flag} {path}; writing there would overwrite the input. "
@@ -236,12 +236,12 @@ def read_dataset_info(root: Path) -> dict:
     return info
 
 
-def _read_parquet(path: Path, columns: list[str] | None = None):
+def _read_parquet(path: Path, columns: list[str] | None = None, schema_only: bool = False):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_schema(path) if schema_only else pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError, ValueError) as err:
         raise RobosteerError(
             f"{path} is unreadable ({_short(err, 80)}): the file is truncated or corrupt; {DATASET_FIX}"
@@ -252,8 +252,6 @@ def _check_finite_column(path: Path, table, key: str) -> None:
     import numpy as np
     import pyarrow as pa
 
-    if key not in table.column_names:
-        raise RobosteerError(f"{path} has no {key!r} column; {DATASET_FIX}")
     column = table.column(key).combine_chunks()
     while pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type):
         column = column.flatten()
@@ -274,7 +272,10 @@ def _check_parquet_files(root: Path) -> None:
     if not data_files:
         raise RobosteerError(f"{root} has no data/*.parquet files; {DATASET_FIX}")
     for path in data_files:
-        table = _read_parquet(path, None)
+        missing = [key for key in (ACTION, OBS_STATE) if key not in _read_parquet(path, schema_only=True).names]
+        if missing:
+            raise RobosteerError(f"{path} has no {missing} column(s); {DATASET_FIX}")
+        table = _read_parquet(path, [ACTION, OBS_STATE])  # images stay on disk: only what is checked is read
         for key in (ACTION, OBS_STATE):
             _check_finite_column(path, table, key)
     for path in [root / "meta" / "tasks.parquet", *sorted((root / "meta" / "episodes").rglob("*.parquet"))]:

@@ -48,3 +48,28 @@ def test_readme_names_every_extra():
 def test_help_text_is_not_markup():
     assert "[rad]" in _help("record", "sim")
     assert "a+b" in README and "lighting+distractors" in _help("eval")
+
+
+def _table_rows() -> list[tuple[list[str], str]]:
+    rows = []
+    for line in README.splitlines():
+        match = re.match(r"\| `robosteer ([a-z-]+)( sim)?\b", line)
+        if match:
+            rows.append(([match[1], *(["sim"] if match[2] else [])], line))
+    return rows
+
+
+@pytest.mark.parametrize("command,row", _table_rows(), ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_readme_table_options_exist(command, row):
+    text = _help(*command)
+    for option in set(re.findall(r"(--[a-z][a-z-]+)", row)):
+        assert option in text, f"README's row for `robosteer {' '.join(command)}` names {option}, which --help lacks"
+
+
+def test_cli_logging_prints_library_warnings_as_one_line():
+    import logging
+
+    from robosteer.cli import _OneLine
+
+    record = logging.LogRecord("robosteer.heads.ranking", logging.WARNING, __file__, 1, "only %d heads", (3,), None)
+    assert _OneLine().format(record) == "warning: only 3 heads"

@@ -168,7 +168,8 @@ def print_study_summary(summary: dict, out: Path, console) -> None:
     console.print(compute)
     console.print(
         f"report: {out / 'results.md'}  plots: {out / 'plots'}  videos: {out / 'eval'}/<method>/videos  "
-        f"(total {summary['timings_s']['total']:.0f} s)"
+        f"(total {summary['timings_s']['total']:.0f} s)",
+        markup=False,
     )
 
 

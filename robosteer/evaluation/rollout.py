@@ -181,7 +181,8 @@ def init_worker(policy_or_source, runner_kwargs: dict, torch_threads: int) -> No
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    torch.set_num_threads(torch_threads)
+    if torch_threads > 0:  # 0: torch's default
+        torch.set_num_threads(torch_threads)
     policy = (
         load_policy_from_source(policy_or_source) if isinstance(policy_or_source, PolicySource) else policy_or_source
     )

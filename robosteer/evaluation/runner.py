@@ -98,6 +98,8 @@ def evaluate(
         finally:
             runner.close()
     else:
+        from robosteer.policies.loading import torch_threads  # imports torch: not at this module's import
+
         handed = live if start_method == "fork" else source
         pool = None
         try:
@@ -106,7 +108,7 @@ def evaluate(
                     n_workers,
                     mp_context=_context(start_method),
                     initializer=_quiet_worker,
-                    initargs=(handed, runner_kwargs, 1),
+                    initargs=(handed, runner_kwargs, torch_threads()),  # 1 unless ROBOSTEER_TORCH_THREADS says
                 )
                 futures = [pool.submit(run_job_in_worker, job) for job in jobs]
             records = _run_all(futures, None, progress, label)

@@ -55,9 +55,10 @@ def bench_sim(
 
 
 def bench_policy(policy: str | None = None) -> dict[str, Any]:
-    """``select_action`` calls per second with action chunking (``robosteer.policies.bench``), one torch thread."""
+    """``select_action`` calls per second with action chunking (``robosteer.policies.bench``), one torch thread, quiet
+    and with one busy process per core competing."""
     from robosteer.policies import embedded_available, load_policy
-    from robosteer.policies.bench import benchmark_inference
+    from robosteer.policies.bench import benchmark_contention, benchmark_inference
 
     if policy is None and not embedded_available():
         from robosteer.policies.loading import make_smolvla
@@ -67,7 +68,14 @@ def bench_policy(policy: str | None = None) -> dict[str, Any]:
     else:
         loaded, name = load_policy(policy or "embedded"), policy or "embedded"
     result = benchmark_inference(loaded)
-    return {**result, "policy": name, "policy_actions_per_s": result["actions_per_s"]}
+    contention = benchmark_contention(loaded)  # the same policy with one busy process per core next to it
+    return {
+        **result,
+        "policy": name,
+        "policy_actions_per_s": result["actions_per_s"],
+        "policy_actions_per_s_loaded": contention["loaded_actions_per_s"],
+        "policy_actions_per_s_loaded_default_threads": contention.get("loaded_default_threads_actions_per_s"),
+    }
 
 
 def bench_rank(policy: str | None = None) -> dict[str, Any]:
@@ -154,7 +162,16 @@ def run_micro(
         for name, value in matches.items():
             ok = value >= target if op == ">=" else value <= target
             table.add_row(name, f"{value:.4g}", f"{op} {target:.3g}", "[green]meets[/]" if ok else "[red]misses[/]")
-    for key in ("chunk_latency_ms", "prepare_s", "extract_s", "score_s", "causal_s", "ros_obs_to_command_p50_ms"):
+    for key in (
+        "policy_actions_per_s_loaded",
+        "policy_actions_per_s_loaded_default_threads",
+        "chunk_latency_ms",
+        "prepare_s",
+        "extract_s",
+        "score_s",
+        "causal_s",
+        "ros_obs_to_command_p50_ms",
+    ):
         if key in flat:
             table.add_row(key, f"{flat[key]:.4g}", "", "")
     console.print(table)

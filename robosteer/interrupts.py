@@ -9,9 +9,9 @@ import threading
 
 @contextlib.contextmanager
 def interrupts_deferred():
-    """Hold Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt: the work in the block (an episode
-    being written, worker processes being started) completes first. Only the main thread can hold signals; in other
-    threads this is a no-op."""
+    """Hold Ctrl-C (SIGINT) until the block is done, then deliver it to the handler that was in place (Python's:
+    KeyboardInterrupt; a ROS node's: its shutdown): the work in the block (an episode being written, worker processes
+    being started) completes first. Only the main thread can hold signals; in other threads this is a no-op."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -21,5 +21,5 @@ def interrupts_deferred():
         yield
     finally:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
-    if caught:
-        raise KeyboardInterrupt
+        if caught:
+            signal.raise_signal(signal.SIGINT)

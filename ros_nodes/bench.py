@@ -85,6 +85,11 @@ def run_parity_benchmark(
     return _run_child(args + ([] if with_eval else ["--no-eval"]), timeout_s or 300 + 30 * episodes)
 
 
+def run_switch_benchmark(switches: int = 20, policy: str = "embedded", timeout_s: float | None = None) -> dict:
+    """:mod:`ros_nodes.switch_bench` in a child process with the ROS environment."""
+    return _run_child(["--switch", str(switches), "--policy", policy], timeout_s or 300 + 2 * switches)
+
+
 def _run_child(args: list[str], limit: float) -> dict:
     import random
 
@@ -289,9 +294,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=20, help="--success: consecutive episodes")
     parser.add_argument("--seed", type=int, default=0, help="--success: seed of the first episode")
     parser.add_argument("--no-eval", action="store_true", help="--success: skip the robosteer eval episodes")
+    parser.add_argument("--switch", type=int, default=0, help="toggle adapters this many times (switch latency)")
     args = parser.parse_args(argv)
     ensure_ros_environment()
-    if args.success:
+    if args.switch:
+        from ros_nodes.switch_bench import measure_switching, print_switching
+
+        result = measure_switching(args.switch, args.policy)
+        print_switching(result)
+    elif args.success:
         from ros_nodes.parity import measure_parity, print_parity
 
         result = measure_parity(args.task, args.episodes, args.seed, args.policy, with_eval=not args.no_eval)

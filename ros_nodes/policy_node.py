@@ -45,6 +45,7 @@ from robosteer.constants import ACTION_DIM, N_ARM_JOINTS, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
 from robosteer.ros_alignment import AsOfBuffer, LatestBuffer
 from robosteer.ros_messages import any_image_rgb, image_kind, joint_state_arm, joint_state_gripper, stamp_to_seconds
+from ros_nodes.adapters import watch_adapter_parameter
 from ros_nodes.chunk_queue import ActionChunkQueue
 from ros_nodes.diagnostics import ControlDiagnostics, percentiles_ms, to_json
 from ros_nodes.episode import EpisodeTracker
@@ -125,7 +126,12 @@ class PolicyNode(Node):
             raise RobosteerError("adapters need a policy: set policy to 'embedded' or a checkpoint folder")
         from ros_nodes.adapters import AdapterSwitch
 
-        return AdapterSwitch.from_yaml(self.policy, self.p["adapters"], log=self.get_logger().info)
+        switch = AdapterSwitch.from_yaml(self.policy, self.p["adapters"], log=self.get_logger().info)
+        if self.p["adapter"]:
+            switch.request(self.p["adapter"])
+        elif self.task:
+            switch.request_for_task(self.task)
+        return switch
 
     def _replan_threshold(self) -> int:
         if self.policy is not None:
@@ -177,10 +183,7 @@ class PolicyNode(Node):
         self.create_service(SetBool, "~/enable", self._on_enable, callback_group=inputs)
         self.create_service(Trigger, "~/reset", self._on_reset, callback_group=inputs)
         self.create_service(Trigger, "~/reset_diagnostics", self._on_reset_diagnostics, callback_group=inputs)
-        if self.adapters is not None:
-            from ros_nodes.adapters import create_set_adapter_service
-
-            create_set_adapter_service(self, self._on_set_adapter, inputs)
+        watch_adapter_parameter(self, self._on_set_adapter)
         self.control_group = MutuallyExclusiveCallbackGroup()
         if p["control_trigger"] == "timer":
             self.create_timer(self.period, self._control_step, callback_group=self.control_group)
@@ -223,12 +226,16 @@ class PolicyNode(Node):
                 self.adapters.request_for_task(self.task)
         self.get_logger().info(f"task: {self.task}")
 
-    def _on_set_adapter(self, name: str) -> str:
+    def _on_set_adapter(self, name: str) -> None:
         """Queue a switch to adapter ``name`` ('' = base) for the inference thread; raises RobosteerError if unknown."""
+        if self.adapters is None:
+            if name:
+                raise RobosteerError("no adapters loaded: set the adapters parameter (a YAML map) at start-up")
+            return
         with self.lock:
             self.adapters.request(name)
             self._start_episode("adapter")
-        return f"adapter {name or 'base'} from the next chunk"
+        self.get_logger().info(f"adapter {name or '(base)'} from the next chunk")
 
     def _publish_ready(self) -> None:
         ready = bool(self.enabled and self._warm)

@@ -85,4 +85,8 @@ PARAMETERS: dict[str, Param] = {
         "YAML file mapping instruction -> adapter folder (and optional 'default'); the adapters are loaded once onto "
         "the base policy and switched per instruction",
     ),
+    "adapter": Param(
+        "",
+        "adapter to run ('' = the one the adapters map gives the instruction); `ros2 param set` switches at run time",
+    ),
 }

@@ -617,3 +617,39 @@ def test_library_errors_are_recognised_as_bad_input():
 
     assert _library_error(pa.ArrowInvalid("bad")) and _library_error(json.JSONDecodeError("x", "doc", 0))
     assert _library_error(SafetensorError("header")) and not _library_error(ValueError("a bug"))
+
+
+def test_ctrl_c_during_eval_worker_start_up_is_clean(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the fork server starts: no traceback
+    from any process, no results folder, no process left behind."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    out = tmp_path / "eval"
+    command = [sys.executable, "-m", "robosteer.cli", "eval", "--policy", "expert", "--workers", "2"]
+    command += ["--episodes", "2", "--videos", "0", "--out", str(out)]
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    forkserver = None
+    for _ in range(600):  # the fork server appears once evaluation starts its pool
+        children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
+        forkserver = next((c for c in children if "forkserver" in " ".join(c.cmdline())), None)
+        if forkserver or proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert forkserver is not None, "the evaluation ended before its workers started"
+    os.killpg(proc.pid, signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode in (1, 130), output
+    assert "Traceback" not in output, output
+    assert not out.exists()
+    assert not psutil.pid_exists(forkserver.pid) or forkserver.status() == psutil.STATUS_ZOMBIE

@@ -3,11 +3,10 @@ policy node (launch/config/policy_sim.yaml) exchange joint states, images, the i
 over Fast DDS, and the sim node reports the episode outcome on /robosteer/episode_success.
 
 With the embedded base policy an episode of a pretraining task must succeed: press_button from seed 0, the sim
-starting the next seed after a failed episode (100 steps, 6.7 s), for up to 60 s. Seed 0 is the one the test relies
-on: over ROS it succeeded in 25 of 25 runs (26-32 steps, ~2 s; 10 runs with the first embedded checkpoint, 15 with the
-retrained one). Later seeds are a fallback, not a certainty: over ROS the retrained policy solved 7 of 22 consecutive
-press_button episodes (seeds 0-21), below its 90 % in `robosteer eval`. Without the embedded policy a tiny SmolVLA
-proves only that the loop runs (success is not asserted: its weights are random).
+starting the next seed after a failed episode (100 steps, 6.7 s), for up to 60 s; the sim starts stepping once the
+policy node reports ready. Success over many consecutive episodes (each starting with the policy node's reset) is
+tested with separate processes in test_ros_parity.py. Without the embedded policy a tiny SmolVLA proves only that the
+loop runs (success is not asserted: its weights are random).
 
 All three ROS contexts live in this process, each spun on one thread (ros_nodes.ros_io.make_executor): rclpy's
 MultiThreadedExecutor resubmits callbacks waiting in its pool and starved this loop to 2-8 Hz in the full suite. The

@@ -242,6 +242,9 @@ class PlaceCube(TabletopTask):
         "set the {colour} {object} down inside the bowl",
     )
     bowl_radius = 0.07
+    nominal_bowl_x = (0.45, 0.55)
+    """Bowl centre range [m] without the ``position`` variation: 10 x 6 cm beside the object's nominal region."""
+    nominal_bowl_y = (0.20, 0.26)
 
     def task_bodies(self):
         walls = "".join(
@@ -256,7 +259,10 @@ class PlaceCube(TabletopTask):
 
     def _sample_task(self, rng):
         labels = self._place_object(rng)
-        goal = sample_free_xy(rng, self.occupied, 0.09, x_range=WORKSPACE_X, y_range=(-0.25, 0.25))
+        if self.variations.wide_positions:
+            goal = sample_free_xy(rng, self.occupied, 0.09, x_range=WORKSPACE_X, y_range=(-0.25, 0.25))
+        else:  # a nominal region, like every pretraining object: wide goals belong to the `position` variation
+            goal = sample_free_xy(rng, self.occupied, 0.07, x_range=self.nominal_bowl_x, y_range=self.nominal_bowl_y)
         self.target_xy = goal
         self.move_fixture("bowl", goal)
         self.occupied.append((goal, 0.09))

@@ -151,3 +151,23 @@ def test_setpoint_respects_joint_velocity_limits():
     for _ in range(10):
         obs2, _, _, _, info = env.step(target)
     assert not info["velocity_limited"] and obs2[OBS_STATE][0] == pytest.approx(target[0], abs=0.02)
+
+
+def test_place_cube_bowl_is_nominal_unless_positions_vary():
+    """Without the `position` variation the bowl sits in a small nominal region (a learnable held-out goal);
+    with it the bowl ranges over the workspace."""
+    from sim.tasks import PlaceCube
+
+    def bowls(preset):
+        env = gym.make(sim.TASKS["place_cube"], image_size=32, variations=preset)
+        out = []
+        for seed in range(12):
+            labels = env.reset(seed=seed)[1]["labels"]
+            out.append((labels["target_x"], labels["target_y"]))
+        env.close()
+        return np.array(out)
+
+    nominal, wide = bowls("none"), bowls("position")
+    (x0, x1), (y0, y1) = PlaceCube.nominal_bowl_x, PlaceCube.nominal_bowl_y
+    assert ((nominal[:, 0] >= x0) & (nominal[:, 0] <= x1) & (nominal[:, 1] >= y0) & (nominal[:, 1] <= y1)).all()
+    assert np.ptp(wide[:, 1]) > 2 * (y1 - y0) and (wide[:, 1] < y0).any()

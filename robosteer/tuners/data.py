@@ -87,11 +87,29 @@ def open_dataset(policy, dataset_root: str | Path):
     return LeRobotDataset(repo_id, root=root, delta_timestamps=delta_timestamps)
 
 
-def make_batch_stream(dataset, batch_size: int, seed: int, steps: int, num_workers: int = 0):
-    """``make_batches(start_step)`` for :func:`robosteer.tuners.train.train_loop`."""
+def make_batch_stream(
+    dataset,
+    batch_size: int,
+    seed: int,
+    steps: int,
+    num_workers: int = 0,
+    in_memory: bool | None = None,
+    show_progress: bool = False,
+):
+    """``make_batches(start_step)`` for :func:`robosteer.tuners.train.train_loop`.
+
+    ``in_memory`` (None = when the decoded frames fit :data:`robosteer.tuners.memory.DEFAULT_MAX_BYTES`) decodes
+    the dataset once and serves the same batches from memory; otherwise a DataLoader decodes every batch."""
+    from robosteer.tuners.memory import DEFAULT_MAX_BYTES, InMemoryFrames, estimated_bytes
+
+    if in_memory is None:
+        in_memory = estimated_bytes(dataset) <= DEFAULT_MAX_BYTES
+    frames = InMemoryFrames(dataset, show_progress) if in_memory else None
 
     def make_batches(start_step: int) -> Iterator[dict]:
         sampler = StepBatchSampler(len(dataset), batch_size, seed, start_step, steps)
+        if frames is not None:
+            return (frames.batch(indices) for indices in sampler)
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
         return iter(loader)
 

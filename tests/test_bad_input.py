@@ -255,6 +255,27 @@ def record_append(make):
     return args
 
 
+def other_command(kind: str, make):
+    def args(world, tmp):
+        data = make(world, tmp)
+        out = str(tmp / "out")
+        commands = {
+            "bench": ["bench", "--dataset", str(data), "--out", out],
+            "pretrain": ["pretrain", "--data", str(data), "--out", out],
+            "convert-bag": [
+                "convert-bag",
+                "--bag",
+                str(tmp / "none.mcap"),
+                "--config",
+                str(Path(__file__).parent.parent / "launch" / "config" / "topics.yaml"),
+            ]
+            + ["--out", str(data), "--append"],
+        }
+        return commands[kind], [data]
+
+    return args
+
+
 def eval_adapter(make):
     def args(world, tmp):
         path = make(world, tmp)
@@ -389,6 +410,14 @@ CASES = [
         eval_adapter(adapter(_write("steer_config.json", '{"config": {"heads": null}}'))),
         "config.heads",
     ),
+    Case("bench NaN actions", other_command("bench", nan_actions), "NaN"),
+    Case(
+        "bench out == dataset",
+        lambda w, t: (["bench", "--dataset", str(w["dataset"]), "--out", str(w["dataset"])], [w["dataset"]]),
+        "overlaps",
+    ),
+    Case("pretrain corrupt info.json", other_command("pretrain", info_json("{")), "not valid JSON"),
+    Case("convert-bag --append truncated parquet", other_command("convert-bag", truncated_parquet), "truncated"),
     # cases that already worked keep working
     Case("rank missing dataset", rank_on(lambda w, t: t / "nowhere"), "does not exist"),
     Case("finetune not a dataset", finetune_on(lambda w, t: Path(t / "empty")), "does not exist"),

@@ -101,9 +101,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, console, timings: dict) -> dict:
+def _load_quietly(policy: str | Path):
+    """load_policy without lerobot's per-load prints ("Loading weights from local directory", once per copy)."""
+    import contextlib
+    import io
+
     from robosteer.policies import load_policy
 
+    with contextlib.redirect_stdout(io.StringIO()):
+        return load_policy(policy)
+
+
+def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, console, timings: dict) -> dict:
     t0 = time.perf_counter()
     if config.dataset is not None:
         dataset_root, first_seed = Path(config.dataset), None
@@ -125,7 +134,7 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
     }
     timings["record"] = time.perf_counter() - t0
 
-    base = load_policy(config.policy)
+    base = _load_quietly(config.policy)
     fingerprint = base.fingerprint()
     # Snapshot the base weights: every method and evaluation uses exactly these, even if the source is replaced
     # meanwhile (e.g. a reinstall of the embedded policy), and the study folder documents what it measured.
@@ -159,7 +168,7 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
     for method in config.finetuned_methods:
         console.print(f"[bold]3/4 finetune[/] {method}: {config.steps} steps, batch {config.batch_size}")
         t0 = time.perf_counter()
-        policy = base if method == config.finetuned_methods[-1] else load_policy(base_path)
+        policy = base if method == config.finetuned_methods[-1] else _load_quietly(base_path)
         methods[method] = stages.finetune_method(
             policy,
             dataset_root,

@@ -27,7 +27,6 @@ environment (:mod:`ros_nodes.entrypoints` takes care of it).
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
@@ -50,33 +49,23 @@ from ros_nodes.chunk_queue import ActionChunkQueue
 from ros_nodes.diagnostics import ControlDiagnostics, percentiles_ms, to_json
 from ros_nodes.episode import EpisodeTracker
 from ros_nodes.gripper import make_gripper
-from ros_nodes.policy_params import PARAMETERS
+from ros_nodes.inference import InferenceWorker
+from ros_nodes.policy_params import PARAMETERS, check_parameters, safety_config
 from ros_nodes.ros_io import declare_all, float_array, joint_trajectory, now_seconds, spin_node
-from ros_nodes.safety import SafetyConfig, SafetyFilter, StaleInputWatchdog
+from ros_nodes.safety import SafetyFilter, StaleInputWatchdog
 
 NODE_NAME = "robosteer_policy"
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 __all__ = ["NODE_NAME", "PARAMETERS", "PolicyNode", "main"]
 
 
-def _check_parameters(p: dict) -> None:
-    if len(p["camera_names"]) != len(p["camera_topics"]):
-        raise RobosteerError("camera_names and camera_topics must have the same length (one name per topic)")
-    if p["command_mode"] not in ("trajectory", "position_array"):
-        raise RobosteerError(f"command_mode {p['command_mode']!r}: use trajectory or position_array")
-    if p["control_trigger"] not in ("timer", "joint_states"):
-        raise RobosteerError(f"control_trigger {p['control_trigger']!r}: use timer or joint_states")
-    if not (p["control_rate_hz"] > 0 and p["diagnostics_rate_hz"] > 0):
-        raise RobosteerError("control_rate_hz and diagnostics_rate_hz must be > 0 (e.g. 15.0 and 1.0)")
-
-
 class PolicyNode(Node):
     def __init__(self, policy=None, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
         self.p = p = declare_all(self, PARAMETERS)
-        _check_parameters(p)
+        check_parameters(p)
         self.period = 1.0 / float(p["control_rate_hz"])
-        self.safety = SafetyFilter(_safety_config(p, self.period))
+        self.safety = SafetyFilter(safety_config(p, self.period))
         self.episodes = EpisodeTracker(p["reset_jump_velocity"], self.period, p["anchor_tolerance"])
         self.watchdog = StaleInputWatchdog(self.period, p["stale_periods"])
         self.queue = ActionChunkQueue(p["blend_old"], horizon=p["chunk_horizon"] or None)
@@ -96,15 +85,13 @@ class PolicyNode(Node):
         self.policy = policy if policy is not None else self._load_policy()
         self.adapters = self._load_adapters()
         self.replan_remaining = self._replan_threshold()
-        self._create_interfaces()
-
-        self._requests: queue.Queue = queue.Queue(maxsize=1)
-        self._inflight: int | None = None  # generation of the request being computed or waiting, None when idle
         self._warm = self.policy is None  # True once a chunk was computed (ready)
         self._ready_sent: bool | None = None
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._inference_loop, name="robosteer-inference", daemon=True)
-        self._worker.start()
+        self.worker = None
+        if self.policy is not None:
+            before = self.adapters.apply_pending if self.adapters is not None else None
+            self.worker = InferenceWorker(self.policy, self._chunk_ready, self._inference_failed, before)
+        self._create_interfaces()
         self._publish_ready()
         self.get_logger().info(f"ready ({'enabled' if self.enabled else 'disabled: call ~/enable true'})")
 
@@ -195,10 +182,8 @@ class PolicyNode(Node):
         self.episodes.new_episode(reason)
         self.queue.clear()
         self.last_command = None
-        try:
-            self._requests.get_nowait()  # a request not started yet belongs to the old episode
-        except queue.Empty:
-            pass
+        if self.worker is not None:
+            self.worker.drop_waiting()  # a request not started yet belongs to the old episode
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
@@ -390,43 +375,21 @@ class PolicyNode(Node):
 
     def _request_inference(self, tick: int, state: np.ndarray, obs_time: float) -> None:
         generation = self.episodes.generation
-        if self.policy is None or self._inflight == generation or not self.task:
+        if self.worker is None or self.worker.busy_with(generation) or not self.task:
             return
         images = self._paired_images(obs_time)
-        if images is None:
-            return
-        obs = {OBS_STATE: state.astype(np.float32), **images}
-        self._inflight = generation
-        try:
-            self._requests.get_nowait()  # replace a waiting request of an older episode
-        except queue.Empty:
-            pass
-        self._requests.put_nowait((generation, tick, obs, self.task, time.monotonic()))
+        if images is not None:
+            self.worker.submit(generation, tick, {OBS_STATE: state.astype(np.float32), **images}, self.task)
 
-    def _inference_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                generation, tick, obs, task, t_obs = self._requests.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if self.adapters is not None:
-                self.adapters.apply_pending()  # on this thread, between chunks: the control loop never waits
-            try:
-                chunk = self.policy.predict_action_chunk(obs, task)  # (T, 8)
-            except Exception as err:  # keep the node alive; the control step holds position meanwhile
-                self.get_logger().error(f"inference failed: {type(err).__name__}: {err}")
-                with self.lock:
-                    self.diag.inference_errors += 1
-                    if self._inflight == generation:
-                        self._inflight = None
-                continue
-            self._chunk_ready(generation, tick, chunk, t_obs)
+    def _inference_failed(self, generation: int, err: Exception) -> None:
+        self.get_logger().error(f"inference failed: {type(err).__name__}: {err}")
+        with self.lock:
+            self.diag.inference_errors += 1
 
     def _chunk_ready(self, generation: int, tick: int, chunk: np.ndarray, t_obs: float) -> None:
+        """Inference thread: queue a chunk of the current episode (T, 8), discard one of an ended episode."""
         now = time.monotonic()
         with self.lock:
-            if self._inflight == generation:
-                self._inflight = None
             self.diag.inference_latency_s.append(now - t_obs)
             if generation != self.episodes.generation:
                 self.diag.stale_chunks_dropped += 1  # computed for an episode that has ended
@@ -459,23 +422,9 @@ class PolicyNode(Node):
 
     def destroy_node(self):
         """Stop and join the inference worker (it may be inside a chunk), then destroy the ROS entities."""
-        self._stop.set()
-        self._worker.join(timeout=10.0)
-        if self._worker.is_alive():
+        if self.worker is not None and not self.worker.stop(timeout=10.0):
             self.get_logger().warn("the inference worker did not stop within 10 s")
         return super().destroy_node()
-
-
-def _safety_config(p: dict, period: float) -> SafetyConfig:
-    return SafetyConfig(
-        lower=tuple(p["joint_lower"]),
-        upper=tuple(p["joint_upper"]),
-        max_velocity=tuple(p["max_joint_velocity"]),
-        period_s=period,
-        workspace_min=tuple(p["workspace_min"]) if p["workspace_enabled"] else (),
-        workspace_max=tuple(p["workspace_max"]) if p["workspace_enabled"] else (),
-        tool_length=p["tool_length"],
-    )
 
 
 def main(args=None) -> None:

@@ -1,9 +1,10 @@
-"""The declared parameters of the policy node (``ros2 param describe /robosteer_policy <name>`` shows each)."""
+"""The declared parameters of the policy node (``ros2 param describe /robosteer_policy <name>`` shows each) and\ntheir checks."""
 
 from __future__ import annotations
 
+from robosteer.errors import RobosteerError
 from ros_nodes.ros_io import Param
-from ros_nodes.safety import FR3_LOWER, FR3_MAX_VELOCITY, FR3_UPPER
+from ros_nodes.safety import FR3_LOWER, FR3_MAX_VELOCITY, FR3_UPPER, SafetyConfig
 
 PARAMETERS: dict[str, Param] = {
     "policy": Param(
@@ -90,3 +91,26 @@ PARAMETERS: dict[str, Param] = {
         "adapter to run ('' = the one the adapters map gives the instruction); `ros2 param set` switches at run time",
     ),
 }
+
+
+def check_parameters(p: dict) -> None:
+    if len(p["camera_names"]) != len(p["camera_topics"]):
+        raise RobosteerError("camera_names and camera_topics must have the same length (one name per topic)")
+    if p["command_mode"] not in ("trajectory", "position_array"):
+        raise RobosteerError(f"command_mode {p['command_mode']!r}: use trajectory or position_array")
+    if p["control_trigger"] not in ("timer", "joint_states"):
+        raise RobosteerError(f"control_trigger {p['control_trigger']!r}: use timer or joint_states")
+    if not (p["control_rate_hz"] > 0 and p["diagnostics_rate_hz"] > 0):
+        raise RobosteerError("control_rate_hz and diagnostics_rate_hz must be > 0 (e.g. 15.0 and 1.0)")
+
+
+def safety_config(p: dict, period: float) -> SafetyConfig:
+    return SafetyConfig(
+        lower=tuple(p["joint_lower"]),
+        upper=tuple(p["joint_upper"]),
+        max_velocity=tuple(p["max_joint_velocity"]),
+        period_s=period,
+        workspace_min=tuple(p["workspace_min"]) if p["workspace_enabled"] else (),
+        workspace_max=tuple(p["workspace_max"]) if p["workspace_enabled"] else (),
+        tool_length=p["tool_length"],
+    )

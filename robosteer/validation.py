@@ -6,7 +6,8 @@ the fix.
 - :func:`validate_dataset`: a LeRobot dataset folder has readable metadata and parquet files, finite actions and
   states, and the cameras a policy needs.
 - :func:`read_strict_json`: strict JSON (no NaN/Infinity, no non-finite numbers) from a file.
-- :func:`validate_heads_data`: a heads.json selects known, unique heads of which at least one can reach the action.
+- :func:`validate_heads_data`: a heads.json selects known, unique heads with finite scores.
+- :func:`check_reachable`: at least one head of a steer selection can change the action.
 - :func:`validate_adapter_dir`: an adapter folder's JSON and safetensors files are readable and well formed.
 """
 
@@ -116,7 +117,7 @@ HEADS_FIX = "re-run `robosteer rank` to write a fresh heads.json"
 
 
 def _parse_head(name: str) -> tuple[str, int, int] | None:
-    match = _HEAD_NAME.match(name)
+    match = _HEAD_NAME.fullmatch(name)
     return (match["stack"], int(match["layer"]), int(match["head"])) if match else None
 
 
@@ -134,13 +135,14 @@ def unreachable_heads(selected: list[str], all_heads: list[str]) -> list[str]:
 
 
 def check_reachable(selected: list[str], all_heads: list[str], source) -> None:
-    """Refuse a selection in which no head can change the action."""
+    """Refuse a selection in which no head's query/output rows can change the action (steer without k/v rows or
+    action projections would then train nothing)."""
     dead = unreachable_heads(selected, all_heads)
     if dead and len(dead) == len(selected):
         raise RobosteerError(
             f"{source}: every selected head ({', '.join(dead[:4])}{', ...' if len(dead) > 4 else ''}) is in the last "
             "VLM layer, whose output never reaches the action, so nothing would train; select heads of lower VLM "
-            "layers or of the expert (re-run `robosteer rank`)"
+            "layers or of the expert (re-run `robosteer rank`), or also train their k/v rows (--head-kv shared)"
         )
 
 
@@ -174,12 +176,11 @@ def validate_heads_data(data, path: Path) -> dict:
     unknown = [h for h in selected if heads and h not in set(heads)]
     _require(not unknown, path, f"selected head(s) {unknown[:3]} are not among its 'heads'", HEADS_FIX)
     _check_scores(path, data["scores"], len(heads))
-    check_reachable(selected, heads, path)
     return data
 
 
 def load_heads_file(path: Path) -> dict:
-    """Read and check a heads.json (strict JSON, finite numbers, known heads that can reach the action)."""
+    """Read and check a heads.json (strict JSON, finite numbers, well-formed unique head names)."""
     return validate_heads_data(read_strict_json(path, HEADS_FIX), path)
 
 

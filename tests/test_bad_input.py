@@ -471,7 +471,7 @@ json_values = st.recursive(
 )
 not_lists = st.one_of(scalars, st.dictionaries(st.text(max_size=4), scalars, max_size=2))
 non_finite = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
-not_head_names = st.text(max_size=12).filter(lambda t: not _HEAD_NAME.match(t))
+not_head_names = st.text(max_size=12).filter(lambda t: not _HEAD_NAME.fullmatch(t))
 
 
 def _number_paths(value, path=()) -> list[tuple]:

@@ -57,8 +57,11 @@ def read_heads_json(path: str | Path) -> tuple[list[str], str | None]:
     return list(selected), data.get("policy_fingerprint")
 
 
-def check_heads(policy, heads: list[str], heads_fingerprint: str | None, fingerprint: str | None) -> None:
-    """Refuse heads ranked on another policy or naming heads this policy lacks."""
+def check_heads(
+    policy, heads: list[str], heads_fingerprint: str | None, fingerprint: str | None, q_o_only: bool = True
+) -> None:
+    """Refuse heads ranked on another policy, naming heads this policy lacks, or (``q_o_only``: only query/output
+    rows train) none of which can change the action."""
     if heads_fingerprint and fingerprint and heads_fingerprint != fingerprint:
         raise RobosteerError(
             f"the heads were ranked on policy {heads_fingerprint[:12]} but this policy is "
@@ -69,9 +72,10 @@ def check_heads(policy, heads: list[str], heads_fingerprint: str | None, fingerp
         policy.layout.validate_heads(heads)
     except ValueError as err:
         raise RobosteerError(f"{err}; the heads.json belongs to another policy architecture") from None
-    from robosteer.validation import check_reachable
+    if q_o_only:
+        from robosteer.validation import check_reachable
 
-    check_reachable(heads, policy.layout.heads(), "--heads")
+        check_reachable(heads, policy.layout.heads(), "--heads")
 
 
 def _prepare_out_dir(out_dir: Path, config: FinetuneConfig) -> None:
@@ -155,7 +159,8 @@ def finetune(
     out_dir = Path(out_dir)
     fingerprint = _fingerprint(policy)
     if config.method == "steer":
-        check_heads(policy, config.heads, config.heads_fingerprint, fingerprint)
+        q_o_only = config.head_kv == "off" and not config.train_action_projections
+        check_heads(policy, config.heads, config.heads_fingerprint, fingerprint, q_o_only)
     run_info = {"policy_fingerprint": fingerprint, "dataset": str(dataset_root) if dataset_root else None}
     if make_batches is None:
         if dataset_root is None:

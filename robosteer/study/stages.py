@@ -80,6 +80,7 @@ def finetune_method(
     head_rank: int | None = None,
     lr: float | None = None,
     progress: bool = True,
+    lora_targets: str = "lerobot",
 ) -> dict[str, Any]:
     """Finetune with ``robosteer.tuners.finetune`` (``merged/`` checkpoint written); returns paths and compute figures.
 
@@ -97,6 +98,7 @@ def finetune_method(
         heads=list(heads or []) if steer else [],
         heads_fingerprint=heads_fingerprint if steer else None,
         lora_rank=lora_rank,
+        lora_targets=lora_targets,
         head_rank=head_rank if steer else None,
         lr=lr,
         progress=progress,

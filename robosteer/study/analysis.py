@@ -1,0 +1,168 @@
+"""Turn stored cells into the study's results: per-arm rates with hierarchical intervals, the pre-declared
+contrasts with verdicts, success vs demos, forgetting, compute, and the gate. Rendered from ``results.json`` alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from robosteer.evaluation.paired import arm_interval, contrast, verdict_words
+from robosteer.study.cells import CELL_FILE
+from robosteer.study.plan import GATE, StudyPlan
+
+
+def _records(out: Path) -> dict[str, dict]:
+    records = {}
+    for path in sorted((out / "cells").glob(f"*/{CELL_FILE}")):
+        record = json.loads(path.read_text())
+        records[record["cell"]] = record
+    return records
+
+
+def _table(plan: StudyPlan, records: dict, arm: str, demos: int, task: str) -> np.ndarray | None:
+    """(training seeds, episodes) 0/1 outcomes of an arm, or None while a seed is missing (zero: replicated)."""
+    seeds = [0] if arm == "zero" else range(plan.train_seeds)
+    rows = []
+    for seed in seeds:
+        record = records.get(f"{arm}__demos{demos}__seed{seed}")
+        if record is None or task not in record["outcomes"]:
+            return None
+        rows.append(record["outcomes"][task])
+    table = np.array(rows)
+    return np.repeat(table, plan.train_seeds, axis=0) if arm == "zero" else table
+
+
+def _compute(records: dict, arm: str, demos: int) -> dict | None:
+    figures = [r["compute"] for r in records.values() if r["inputs"]["arm"] == arm and r["inputs"]["demos"] == demos]
+    figures = [f for f in figures if f]
+    if not figures:
+        return None
+    keys = ("trainable_params", "step_time_s", "train_wall_s", "final_loss", "peak_memory_mb")
+    return {k: float(np.mean([f[k] for f in figures if f.get(k) is not None] or [np.nan])) for k in keys}
+
+
+def analyse(plan: StudyPlan, out: Path) -> dict:
+    """results.json's content from the cells stored under ``out``."""
+    records = _records(out)
+    by_demos = {}
+    for n in plan.demos:
+        arms, tables = {}, {}
+        for arm in plan.arms:
+            table = _table(plan, records, arm, n, plan.task)
+            done = sum(1 for r in records.values() if r["inputs"]["arm"] == arm and r["inputs"]["demos"] == n)
+            arms[arm] = {"cells_done": done, "complete": table is not None, "compute": _compute(records, arm, n)}
+            if table is not None:
+                tables[arm] = table
+                arms[arm].update(arm_interval(table))
+                arms[arm]["forgetting"] = _forgetting(plan, records, arm, n)
+        contrasts = []
+        for c in plan.contrasts():
+            entry = {"a": c.a, "b": c.b, "question": c.question}
+            if c.a in tables and c.b in tables:
+                result = contrast(tables[c.a], tables[c.b])
+                entry.update(result, words=verdict_words(c.a, c.b, result))
+            contrasts.append(entry)
+        by_demos[str(n)] = {"arms": arms, "contrasts": contrasts}
+    return {"plan": plan.to_dict(), "by_demos": by_demos, "gate": _gate(plan, by_demos), "cells": len(records)}
+
+
+def _forgetting(plan: StudyPlan, records: dict, arm: str, n: int) -> dict:
+    out = {}
+    for task in plan.forgetting_tasks:
+        table = _table(plan, records, arm, n, task)
+        if table is not None:
+            out[task] = arm_interval(table)
+    return out
+
+
+def _gate(plan: StudyPlan, by_demos: dict) -> dict | None:
+    """Zero-shot <= 10 % and full finetuning from 20 demos >= 70 % over >= 50 episodes, when both were measured."""
+    arms = by_demos.get(str(GATE["demos"]), {}).get("arms", {})
+    zero, full = arms.get("zero", {}), arms.get("full", {})
+    if "rate" not in zero or "rate" not in full:
+        return None
+    enough = plan.episodes >= GATE["episodes"]
+    passed = enough and zero["rate"] <= GATE["zero_max"] and full["rate"] >= GATE["full_min"]
+    return {"zero": zero["rate"], "full": full["rate"], "episodes": plan.episodes, "passed": bool(passed), **GATE}
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f} %"
+
+
+def render_markdown(results: dict) -> str:
+    """results.md from results.json's content alone."""
+    plan = results["plan"]
+    lines = [
+        f"# Study: {plan['task']} ({results['cells']} cells stored)",
+        "",
+        f"Arms {', '.join(plan['arms'])}; {plan['train_seeds']} training seeds; demos {plan['demos']}; "
+        f"{plan['episodes']} evaluation episodes per seed (seeds {plan['eval_seed']}..); {plan['steps']} steps at "
+        f"batch {plan['batch_size']}; demos recorded with {plan['demo_noise']} rad execution noise.",
+        "",
+    ]
+    gate = results.get("gate")
+    if gate:
+        verdict = "passes" if gate["passed"] else "FAILS"
+        lines += [
+            f"**Gate:** zero-shot {_pct(gate['zero'])} (must be <= {_pct(gate['zero_max'])}), full finetuning from "
+            f"{gate['demos']} demos {_pct(gate['full'])} (must be >= {_pct(gate['full_min'])}) over "
+            f"{gate['episodes']} episodes: the task {verdict} the gate.",
+            "",
+        ]
+    for n, block in results["by_demos"].items():
+        lines += [f"## {n} demos", "", "| arm | success [95 % CI, seeds then episodes] | cells | trainable params |"]
+        lines += ["|---|---|---|---|"]
+        for arm, info in block["arms"].items():
+            rate = f"{_pct(info['rate'])} [{_pct(info['ci95'][0])}-{_pct(info['ci95'][1])}]" if "rate" in info else "-"
+            params = (info.get("compute") or {}).get("trainable_params")
+            lines.append(f"| {arm} | {rate} | {info['cells_done']} | {'-' if params is None else f'{params:,.0f}'} |")
+        lines += ["", "Contrasts (declared before the study ran):", ""]
+        for c in block["contrasts"]:
+            lines.append(f"- {c['question']} " + (c.get("words") or f"{c['a']} vs {c['b']}: not measured yet"))
+        lines.append("")
+        forgetting = {a: i.get("forgetting") for a, i in block["arms"].items() if i.get("forgetting")}
+        if forgetting:
+            tasks = list(next(iter(forgetting.values())))
+            lines += ["Forgetting (success on pretraining tasks after adaptation):", ""]
+            lines += ["| arm | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+            for arm, per_task in forgetting.items():
+                lines.append(
+                    f"| {arm} | " + " | ".join(_pct(per_task[t]["rate"]) for t in tasks if t in per_task) + " |"
+                )
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot_success_vs_demos(results: dict, path: Path) -> None:
+    """Success (with intervals) against the number of demos, one line per arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    demos = sorted(int(n) for n in results["by_demos"])
+    for arm in results["plan"]["arms"]:
+        points = [(n, results["by_demos"][str(n)]["arms"][arm]) for n in demos]
+        points = [(n, a) for n, a in points if "rate" in a]
+        if not points:
+            continue
+        xs = [n for n, _ in points]
+        ys = [100 * a["rate"] for _, a in points]
+        err = [
+            [100 * (a["rate"] - a["ci95"][0]) for _, a in points],
+            [100 * (a["ci95"][1] - a["rate"]) for _, a in points],
+        ]
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=arm)
+    ax.set_xlabel("demonstrations")
+    ax.set_ylabel("success [%]")
+    ax.set_ylim(-2, 102)
+    ax.set_xticks(demos)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{results['plan']['task']}: success vs demos (95 % CI)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

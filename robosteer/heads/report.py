@@ -50,7 +50,7 @@ def load_heads_json(path: str | Path) -> dict:
     if not path.is_file():
         raise RobosteerError(f"no head ranking at {path}; run `robosteer rank --out <dir>` first")
     try:
-        data = load_heads_file(path)  # strict JSON, finite numbers, known heads that can reach the action
+        data = load_heads_file(path)  # strict JSON, finite numbers, well-formed unique head names
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RobosteerError(f"{path} is not valid JSON ({err}); re-run `robosteer rank`") from err
     missing = [k for k in ("policy_fingerprint", "selected", "heads", "scores") if k not in data]

@@ -333,6 +333,15 @@ def copy_of_run(world, tmp):
     return Path(shutil.copytree(world["run"], tmp / "run_copy"))
 
 
+def run_with(name: str, change: Callable[[Path], None]):
+    def make(world, tmp):
+        run = copy_of_run(world, tmp)
+        change(run / "checkpoints" / "latest" / name)
+        return run
+
+    return make
+
+
 def run_without_checkpoint(world, tmp):
     run = copy_of_run(world, tmp)
     shutil.rmtree(run / "checkpoints")
@@ -388,6 +397,16 @@ CASES = [
     Case("resume with another dataset", resume(other_dataset, copy_of_run), "another dataset"),
     Case("resume with nothing to resume", resume(same_dataset, run_without_checkpoint), "no checkpoint"),
     Case("resume into a new folder", resume(same_dataset, lambda w, t: t / "fresh"), "no checkpoint"),
+    Case(
+        "resume from a corrupt checkpoint state",
+        resume(same_dataset, run_with("state.json", lambda p: p.write_text('{"step": 2,'))),
+        "not valid JSON",
+    ),
+    Case(
+        "resume from truncated checkpoint tensors",
+        resume(same_dataset, run_with("trainable.safetensors", lambda p: p.write_bytes(p.read_bytes()[:30]))),
+        "unreadable",
+    ),
     Case("resume with another method", resume(same_dataset, copy_of_run, method="lora"), "another method"),
     Case("resume on another base policy", resume(same_dataset, copy_of_run, base="other_base"), "another base policy"),
     # tracebacks that are now one line

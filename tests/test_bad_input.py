@@ -429,6 +429,9 @@ CASES = [
         eval_adapter(adapter(_write("steer_config.json", '{"config": {"heads": null}}'))),
         "config.heads",
     ),
+    Case("demo out is a file", lambda w, t: (["demo", "--out", str(w["heads"])], [w["heads"]]), "existing file"),
+    Case("bench out is a file", lambda w, t: (["bench", "--out", str(w["heads"])], [w["heads"]]), "existing file"),
+    Case("eval out is a file", lambda w, t: (["eval", "--out", str(w["heads"])], [w["heads"]]), "existing file"),
     Case("bench NaN actions", other_command("bench", nan_actions), "NaN"),
     Case(
         "bench out == dataset",

@@ -49,7 +49,9 @@ def demo(
     from robosteer.evaluation import parse_csv
     from robosteer.policies import embedded_available
     from robosteer.study import StudyConfig, run_study
+    from robosteer.validation import check_out_path
 
+    check_out_path(out, {})
     if not embedded_available():
         raise RobosteerError(
             "the embedded base policy is not installed in this copy of robosteer; reinstall it "

@@ -170,6 +170,17 @@ def _set(key, value):
     return lambda data: data.__setitem__(key, value)
 
 
+def lora_adapter(config: dict):
+    def make(world, tmp):
+        path = tmp / "lora"
+        path.mkdir()
+        (path / "adapter_config.json").write_text(json.dumps(config))
+        (path / "robosteer_adapter.json").write_text(json.dumps({"method": "lora", "policy_fingerprint": None}))
+        return path
+
+    return make
+
+
 def adapter(change: Callable[[Path], None]):
     def make(world, tmp):
         path = Path(shutil.copytree(world["run"] / "adapter", tmp / "adapter"))
@@ -440,6 +451,12 @@ CASES = [
     ),
     Case("pretrain corrupt info.json", other_command("pretrain", info_json("{")), "not valid JSON"),
     Case("convert-bag --append truncated parquet", other_command("convert-bag", truncated_parquet), "truncated"),
+    Case(
+        "eval LoRA adapter with rank 0",
+        eval_adapter(lora_adapter({"peft_type": "LORA", "r": 0, "target_modules": ["q_proj"]})),
+        "'r'",
+    ),
+    Case("eval LoRA adapter of another kind", eval_adapter(lora_adapter({"peft_type": "IA3", "r": 4})), "peft_type"),
     # cases that already worked keep working
     Case("rank missing dataset", rank_on(lambda w, t: t / "nowhere"), "does not exist"),
     Case("finetune not a dataset", finetune_on(lambda w, t: Path(t / "empty")), "does not exist"),

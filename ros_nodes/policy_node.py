@@ -17,8 +17,8 @@ computed its first chunk, so a sim can start its episode clock then.
 The node starts disabled and publishes no command until ``~/enable`` (std_srvs/SetBool) is called with true.
 Diagnostics (JSON counters) go to ``~/diagnostics`` (std_msgs/String); ``~/reset_diagnostics`` restarts them. With
 ``adapters`` (a YAML map instruction -> adapter folder) one base policy carries several steer/LoRA adapters, chosen
-per instruction or with ``~/set_adapter`` (:mod:`ros_nodes.adapters`). Every callback is short, so the node spins on
-one thread (:func:`ros_nodes.ros_io.make_executor`).
+per instruction or by the ``adapter`` parameter (:mod:`ros_nodes.adapters`). Every callback is short, so the node
+spins on one thread (:func:`ros_nodes.ros_io.make_executor`).
 
 Run: ``robosteer-policy-node --ros-args --params-file launch/config/policy_fr3.yaml`` (or ``python -m ros_nodes
 policy``) or ``ros2 launch robosteer sim.launch.py``. Import this module only in a process started with the ROS

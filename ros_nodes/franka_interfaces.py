@@ -29,7 +29,8 @@ FILES = {
         "bool success\nstring error\n---\nfloat64 current_width # [m]\n"
     ),
     "action/Move.action": (
-        "float64 width # [m]\nfloat64 speed # [m/s]\n---\nbool success\nstring error\n---\nfloat64 current_width # [m]\n"
+        "float64 width # [m]\nfloat64 speed # [m/s]\n---\n"
+        "bool success\nstring error\n---\nfloat64 current_width # [m]\n"
     ),
     "action/Homing.action": "---\nbool success\nstring error\n---\nfloat64 current_width # [m]\n",
 }

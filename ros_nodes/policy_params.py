@@ -1,4 +1,5 @@
-"""The declared parameters of the policy node (``ros2 param describe /robosteer_policy <name>`` shows each) and\ntheir checks."""
+"""The declared parameters of the policy node (``ros2 param describe /robosteer_policy <name>`` shows each) and
+their checks."""
 
 from __future__ import annotations
 

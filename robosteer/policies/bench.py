@@ -109,7 +109,8 @@ def benchmark_contention(policy=None, n_actions: int = 80, threads: int | None =
         f"{out['loaded_actions_per_s']:.1f}"
     )
     if "loaded_default_threads_actions_per_s" in out:
-        line += f" (torch's default {default} threads under the same load: {out['loaded_default_threads_actions_per_s']:.1f})"
+        loaded_default = out["loaded_default_threads_actions_per_s"]
+        line += f" (torch's default {default} threads under the same load: {loaded_default:.1f})"
     print_fn(line)
     return out
 

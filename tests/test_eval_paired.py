@@ -40,3 +40,9 @@ def test_verdict_rules():
     assert verdict(0.05, 0.01, 0.09) == "equivalent"  # excludes 0 but the effect is below the margin
     assert verdict(0.15, 0.02, 0.28) == "better"
     assert verdict(0.15, -0.02, 0.32) == "undecided"
+
+
+def test_all_failures_still_get_an_honest_upper_bound():
+    zero = np.zeros((6, 50), dtype=int)  # a deterministic arm repeated per seed: 50 distinct episodes
+    result = arm_interval(zero)
+    assert result["rate"] == 0 and result["ci95"][0] == 0 and 0.05 < result["ci95"][1] < 0.09  # Wilson 0/50

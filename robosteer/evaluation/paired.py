@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robosteer.evaluation.stats import wilson_interval
+
 DEFAULT_MARGIN = 0.10
 """Smallest difference in success rate worth calling (10 points); also the half-width of a decisive null."""
 
@@ -47,9 +49,14 @@ def arm_interval(outcomes, n_boot: int = 4000, seed: int = 0) -> dict:
     seeds, episodes = _draws(*table.shape, n_boot, seed)
     means = _resampled_means(table, seeds, episodes)
     low, high = np.quantile(means, [0.025, 0.975])
+    # A bootstrap cannot widen past what it saw (0/n gives [0, 0]); never report less than Wilson's interval on
+    # the distinct outcomes (identical seed rows, e.g. a deterministic arm repeated per seed, count once).
+    distinct = len({tuple(row) for row in table.tolist()})
+    trials = distinct * table.shape[1]
+    w_low, w_high = wilson_interval(int(round(table.mean() * trials)), trials)
     return {
         "rate": float(table.mean()),
-        "ci95": [float(low), float(high)],
+        "ci95": [float(min(low, w_low)), float(max(high, w_high))],
         "seeds": table.shape[0],
         "episodes": table.shape[1],
     }

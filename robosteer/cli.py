@@ -63,7 +63,7 @@ def _register_commands() -> None:
 _register_commands()
 
 
-LIBRARY_ERRORS = ("safetensors", "pyarrow", "datasets", "json")
+LIBRARY_ERRORS = ("safetensors", "pyarrow", "datasets", "json", "huggingface_hub")
 """Packages whose exceptions mean a corrupt or foreign input file: printed as one line like a RobosteerError."""
 
 

@@ -268,10 +268,22 @@ def _check_finite_column(path: Path, table, key: str) -> None:
         )
 
 
+def _check_layout(root: Path, info: dict) -> None:
+    """The files a LeRobot v3 dataset needs besides info.json (lerobot would try to download missing ones)."""
+    meta = root / "meta"
+    missing = [] if (meta / "tasks.parquet").is_file() else ["meta/tasks.parquet"]
+    if not any((meta / "episodes").rglob("*.parquet")):
+        missing.append("meta/episodes/*.parquet")
+    if not any((root / "data").rglob("*.parquet")):
+        missing.append("data/*.parquet")
+    videos = [key for key, spec in info["features"].items() if spec["dtype"] == "video"]
+    missing += [f"videos/{key}/*.mp4" for key in videos if not any((root / "videos" / key).rglob("*.mp4"))]
+    if missing:
+        raise RobosteerError(f"dataset {root} lacks {', '.join(missing)} (an incomplete copy?); {DATASET_FIX}")
+
+
 def _check_parquet_files(root: Path) -> None:
     data_files = sorted((root / "data").rglob("*.parquet"))
-    if not data_files:
-        raise RobosteerError(f"{root} has no data/*.parquet files; {DATASET_FIX}")
     for path in data_files:
         missing = [key for key in (ACTION, OBS_STATE) if key not in _read_parquet(path, schema_only=True).names]
         if missing:
@@ -325,6 +337,7 @@ def validate_dataset(root: str | Path, policy: str | Path | None = None) -> dict
     """
     root = Path(root)
     info = read_dataset_info(root)
+    _check_layout(root, info)
     _check_parquet_files(root)
     _check_cameras(root, info, policy)
     return info

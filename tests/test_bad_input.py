@@ -142,6 +142,16 @@ def truncated_parquet(world, tmp):
     return root
 
 
+def without(name: str):
+    def make(world, tmp):
+        root = copy_dataset(world, tmp)
+        path = root / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return root
+
+    return make
+
+
 def info_json(text: str):
     def make(world, tmp):
         root = copy_dataset(world, tmp)
@@ -422,6 +432,8 @@ CASES = [
     Case("resume on another base policy", resume(same_dataset, copy_of_run, base="other_base"), "another base policy"),
     # tracebacks that are now one line
     Case("rank truncated parquet", rank_on(truncated_parquet), "truncated or corrupt"),
+    Case("rank without tasks.parquet", rank_on(without("meta/tasks.parquet")), "meta/tasks.parquet"),
+    Case("finetune without episode metadata", finetune_on(without("meta/episodes")), "meta/episodes"),
     Case("finetune truncated parquet", finetune_on(truncated_parquet), "truncated or corrupt"),
     Case("rank corrupt info.json", rank_on(info_json('{"fps": 15,')), "not valid JSON"),
     Case("rank empty info.json", rank_on(info_json("")), "empty"),

@@ -343,13 +343,34 @@ def validate_dataset(root: str | Path, policy: str | Path | None = None) -> dict
     return info
 
 
+POLICY_FIX = "re-save or re-download the checkpoint, or pass another --policy"
+
+
+def check_policy_dir(policy: str | Path | None) -> None:
+    """A checkpoint folder's JSON and safetensors files are readable (``embedded``, ``expert`` and names that are not
+    folders are left to the policy loader)."""
+    if policy is None or str(policy) in ("embedded", "expert") or not Path(policy).is_dir():
+        return
+    root = Path(policy)
+    for path in sorted(root.glob("*.json")):
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+            raise RobosteerError(f"{path} is not valid JSON ({_short(err)}); {POLICY_FIX}") from None
+        _require(isinstance(data, dict), path, "the top level must be a JSON object", POLICY_FIX)
+    for path in sorted(root.glob("*.safetensors")):
+        _check_safetensors(path, POLICY_FIX)
+
+
 def check_dataset_command(
     dataset: Path, policy: str | Path | None = None, out: Path | None = None, out_flag: str = "--out"
 ) -> dict:
     """The checks of a command that reads ``dataset`` (and ``policy``) and writes ``out``, before any work."""
     if out is not None:
         check_out_path(out, {"--dataset": dataset, "--policy": policy}, out_flag)
-    return validate_dataset(dataset, policy)
+    info = validate_dataset(dataset, policy)
+    check_policy_dir(policy)
+    return info
 
 
 def dataset_fingerprint(root: str | Path) -> str:
@@ -417,7 +438,7 @@ def _check_lora_json(adapter_dir: Path) -> None:
     _require(ok, config_path, "'target_modules' must be a module name pattern or a list of names", ADAPTER_FIX)
 
 
-def _check_safetensors(path: Path) -> None:
+def _check_safetensors(path: Path, fix: str = ADAPTER_FIX) -> None:
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -425,7 +446,7 @@ def _check_safetensors(path: Path) -> None:
             for key in handle.keys():
                 handle.get_slice(key).get_shape()
     except (SafetensorError, OSError, ValueError) as err:
-        raise RobosteerError(f"{path} is not a readable safetensors file ({_short(err, 80)}); {ADAPTER_FIX}") from None
+        raise RobosteerError(f"{path} is not a readable safetensors file ({_short(err, 80)}); {fix}") from None
 
 
 def validate_adapter_dir(adapter_dir: str | Path) -> Path:

@@ -297,6 +297,37 @@ def other_command(kind: str, make):
     return args
 
 
+def _broken_policy(world, tmp, change) -> Path:
+    path = Path(shutil.copytree(world["base"], tmp / "policy"))
+    change(path)
+    return path
+
+
+def rank_on_policy(change):
+    def args(world, tmp):
+        policy = _broken_policy(world, tmp, change)
+        return ["rank", "--policy", str(policy), "--dataset", str(world["dataset"]), "--out", str(tmp / "o")], [policy]
+
+    return args
+
+
+def finetune_on_policy(change):
+    def args(world, tmp):
+        policy = _broken_policy(world, tmp, change)
+        command = ["finetune", "--method", "lora", "--policy", str(policy), "--dataset", str(world["dataset"])]
+        return [*command, "--out", str(tmp / "o"), "--quiet"], [policy]
+
+    return args
+
+
+def eval_on_policy(change):
+    def args(world, tmp):
+        policy = _broken_policy(world, tmp, change)
+        return ["eval", "--policy", str(policy), "--episodes", "1", "--out", str(tmp / "o")], [policy]
+
+    return args
+
+
 def eval_adapter(make):
     def args(world, tmp):
         path = make(world, tmp)
@@ -469,6 +500,9 @@ CASES = [
         "'r'",
     ),
     Case("eval LoRA adapter of another kind", eval_adapter(lora_adapter({"peft_type": "IA3", "r": 4})), "peft_type"),
+    Case("rank on a corrupt checkpoint", rank_on_policy(_truncate("model.safetensors")), "model.safetensors"),
+    Case("finetune on a checkpoint with corrupt config", finetune_on_policy(_write("config.json", "{")), "config.json"),
+    Case("eval on a corrupt checkpoint", eval_on_policy(_truncate("model.safetensors")), "model.safetensors"),
     # cases that already worked keep working
     Case("rank missing dataset", rank_on(lambda w, t: t / "nowhere"), "does not exist"),
     Case("finetune not a dataset", finetune_on(lambda w, t: Path(t / "empty")), "does not exist"),

@@ -87,9 +87,10 @@ def bench(
         return
     if out is None:
         raise RobosteerError("robosteer bench needs --out DIR for the study (or --micro for the micro benchmarks)")
-    from robosteer.validation import check_out_path, validate_dataset
+    from robosteer.validation import check_out_path, check_policy_dir, validate_dataset
 
     check_out_path(out, {"--dataset": dataset, "--policy": policy})
+    check_policy_dir(policy)
     if dataset is not None:
         validate_dataset(dataset, policy)
     from robosteer.study import StudyConfig, run_study

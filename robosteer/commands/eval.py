@@ -40,9 +40,10 @@ def eval_command(
     from rich.console import Console
 
     from robosteer.evaluation import EvalConfig, PolicySource, evaluate, parse_csv
-    from robosteer.validation import check_out_path, validate_adapter_dir
+    from robosteer.validation import check_out_path, check_policy_dir, validate_adapter_dir
 
     check_out_path(out, {"--policy": policy, "--adapter": adapter, "--robot-mjcf": robot_mjcf})
+    check_policy_dir(policy)
     if adapter is not None:
         validate_adapter_dir(adapter)
     source = PolicySource(policy, str(adapter) if adapter else None)

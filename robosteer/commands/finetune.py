@@ -47,7 +47,7 @@ def finetune(
     from robosteer.errors import RobosteerError
     from robosteer.tuners import FinetuneConfig, read_heads_json
     from robosteer.tuners import finetune as run_finetune
-    from robosteer.validation import check_out_path, validate_dataset
+    from robosteer.validation import check_out_path, check_policy_dir, validate_dataset
 
     check_out_path(out, {"--dataset": dataset, "--heads": heads, "--policy": policy})
     head_names, heads_fingerprint = [], None
@@ -79,6 +79,7 @@ def finetune(
         progress=not quiet,
     )
     validate_dataset(dataset, policy)
+    check_policy_dir(policy)
     if device not in ("auto", "cpu", "cuda"):
         raise RobosteerError(f"--device {device!r}: use auto, cpu or cuda")
     import torch

@@ -92,7 +92,7 @@ def _library_error(err: BaseException) -> bool:
 
 
 def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    print("error: " + " ".join(message.split()), file=sys.stderr, flush=True)  # one line, whatever the message
     raise SystemExit(2)
 
 
@@ -104,15 +104,15 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="robosteer")
     except RobosteerError as err:
         _fail(str(err))
-    except KeyboardInterrupt:  # outside click's own handling (which prints "Aborted!" and exits 1)
+    except KeyboardInterrupt:  # raised outside typer's own handling (which exits 130 quietly)
         print("\ninterrupted", file=sys.stderr, flush=True)
         raise SystemExit(130) from None
     except Exception as err:
         if not _library_error(err):
             raise
         _fail(
-            f"{type(err).__name__}: {' '.join(str(err).split())}: an input file is corrupt or was written by "
-            "another version; re-create it (the command's --help names its inputs)"
+            f"{type(err).__name__}: {err}: an input file is corrupt or was written by another version; re-create "
+            "it (the command's --help names its inputs)"
         )
 
 

@@ -51,4 +51,4 @@ lint: setup
 	$(VENV)/bin/ruff format --check robosteer sim ros_nodes tests
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache .hypothesis

@@ -15,13 +15,14 @@ export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test bench lint clean help
+.PHONY: setup demo test bench lint clean help franka-msgs
 
 help:
 	@echo "make setup  - create $(VENV) (Python 3.12) and install robosteer with extras [$(EXTRAS)]"
 	@echo "              (make setup TELEOP=1 adds [teleop]: keyboard/SpaceMouse teleoperation)"
 	@echo "make demo   - run the robosteer loop on the embedded base policy"
 	@echo "make test   - run the test suite"
+	@echo "make franka-msgs - build the generated franka_msgs the gripper test needs (make test does it first)"
 	@echo "make bench  - print the performance figures (robosteer bench --micro)"
 	@echo "make lint   - ruff"
 
@@ -40,7 +41,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/robosteer demo
 
+# franka_msgs gripper actions generated for tests/test_ros_franka_gripper.py, built once into the venv (about a minute).
+# A failed build does not stop `make test`: that test then fails under CI=true (skips elsewhere) and shows the log.
+FRANKA_MSGS := $(VENV)/franka_msgs
+franka-msgs: setup
+	@tools/build-franka-msgs.sh $(PY) $(FRANKA_MSGS)
+
+test: export ROBOSTEER_FRANKA_MSGS ?= $(abspath $(FRANKA_MSGS))/install
 test: setup
+	@$(MAKE) --no-print-directory franka-msgs || true
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

@@ -21,17 +21,20 @@ def _records(out: Path) -> dict[str, dict]:
     return records
 
 
-def _table(plan: StudyPlan, records: dict, arm: str, demos: int, task: str) -> np.ndarray | None:
-    """(training seeds, episodes) 0/1 outcomes of an arm, or None while a seed is missing (zero: replicated)."""
-    seeds = [0] if arm == "zero" else range(plan.train_seeds)
-    rows = []
-    for seed in seeds:
-        record = records.get(f"{arm}__demos{demos}__seed{seed}")
+def _rows(plan: StudyPlan, records: dict, arm: str, demos: int, task: str) -> dict[int, list[int]]:
+    """Per training seed that has finished: the arm's 0/1 outcomes on ``task`` (zero is deterministic: its one run
+    stands for every seed)."""
+    if arm == "zero":
+        record = records.get(f"zero__demos{demos}__seed0")
         if record is None or task not in record["outcomes"]:
-            return None
-        rows.append(record["outcomes"][task])
-    table = np.array(rows)
-    return np.repeat(table, plan.train_seeds, axis=0) if arm == "zero" else table
+            return {}
+        return {seed: record["outcomes"][task] for seed in range(plan.train_seeds)}
+    rows = {}
+    for seed in range(plan.train_seeds):
+        record = records.get(f"{arm}__demos{demos}__seed{seed}")
+        if record is not None and task in record["outcomes"]:
+            rows[seed] = record["outcomes"][task]
+    return rows
 
 
 def _compute(records: dict, arm: str, demos: int) -> dict | None:
@@ -44,36 +47,41 @@ def _compute(records: dict, arm: str, demos: int) -> dict | None:
 
 
 def analyse(plan: StudyPlan, out: Path) -> dict:
-    """results.json's content from the cells stored under ``out``."""
+    """results.json's content from the cells stored under ``out`` (a partial study reports the seeds it has)."""
     records = _records(out)
     by_demos = {}
     for n in plan.demos:
-        arms, tables = {}, {}
+        arms, rows = {}, {}
         for arm in plan.arms:
-            table = _table(plan, records, arm, n, plan.task)
+            rows[arm] = _rows(plan, records, arm, n, plan.task)
             done = sum(1 for r in records.values() if r["inputs"]["arm"] == arm and r["inputs"]["demos"] == n)
-            arms[arm] = {"cells_done": done, "complete": table is not None, "compute": _compute(records, arm, n)}
-            if table is not None:
-                tables[arm] = table
-                arms[arm].update(arm_interval(table))
+            complete = len(rows[arm]) == plan.train_seeds
+            arms[arm] = {"cells_done": done, "complete": complete, "compute": _compute(records, arm, n)}
+            if rows[arm]:
+                arms[arm].update(arm_interval(np.array(list(rows[arm].values()))), seeds_used=sorted(rows[arm]))
                 arms[arm]["forgetting"] = _forgetting(plan, records, arm, n)
-        contrasts = []
-        for c in plan.contrasts():
-            entry = {"a": c.a, "b": c.b, "question": c.question}
-            if c.a in tables and c.b in tables:
-                result = contrast(tables[c.a], tables[c.b])
-                entry.update(result, words=verdict_words(c.a, c.b, result))
-            contrasts.append(entry)
-        by_demos[str(n)] = {"arms": arms, "contrasts": contrasts}
+        by_demos[str(n)] = {"arms": arms, "contrasts": [_contrast(c, rows) for c in plan.contrasts()]}
     return {"plan": plan.to_dict(), "by_demos": by_demos, "gate": _gate(plan, by_demos), "cells": len(records)}
+
+
+def _contrast(c, rows: dict) -> dict:
+    """A contrast on the training seeds both arms have finished."""
+    entry = {"a": c.a, "b": c.b, "question": c.question}
+    common = sorted(set(rows[c.a]) & set(rows[c.b]))
+    if common:
+        a = np.array([rows[c.a][s] for s in common])
+        b = np.array([rows[c.b][s] for s in common])
+        result = contrast(a, b)
+        entry.update(result, seeds_used=common, words=verdict_words(c.a, c.b, result) + f" ({len(common)} seeds)")
+    return entry
 
 
 def _forgetting(plan: StudyPlan, records: dict, arm: str, n: int) -> dict:
     out = {}
     for task in plan.forgetting_tasks:
-        table = _table(plan, records, arm, n, task)
-        if table is not None:
-            out[task] = arm_interval(table)
+        rows = _rows(plan, records, arm, n, task)
+        if rows:
+            out[task] = arm_interval(np.array(list(rows.values())))
     return out
 
 
@@ -98,7 +106,7 @@ def render_markdown(results: dict) -> str:
     lines = [
         f"# Study: {plan['task']} ({results['cells']} cells stored)",
         "",
-        f"Arms {', '.join(plan['arms'])}; {plan['train_seeds']} training seeds; demos {plan['demos']}; "
+        f"Arms {', '.join(plan['arms'])}; {plan['train_seeds']} training seeds; demos {', '.join(map(str, plan['demos']))}; "
         f"{plan['episodes']} evaluation episodes per seed (seeds {plan['eval_seed']}..); {plan['steps']} steps at "
         f"batch {plan['batch_size']}; demos recorded with {plan['demo_noise']} rad execution noise.",
         "",
@@ -113,12 +121,17 @@ def render_markdown(results: dict) -> str:
             "",
         ]
     for n, block in results["by_demos"].items():
-        lines += [f"## {n} demos", "", "| arm | success [95 % CI, seeds then episodes] | cells | trainable params |"]
+        lines += [
+            f"## {n} demos",
+            "",
+            "| arm | success [95 % CI, seeds then episodes] | seeds done | trainable params |",
+        ]
         lines += ["|---|---|---|---|"]
         for arm, info in block["arms"].items():
             rate = f"{_pct(info['rate'])} [{_pct(info['ci95'][0])}-{_pct(info['ci95'][1])}]" if "rate" in info else "-"
             params = (info.get("compute") or {}).get("trainable_params")
-            lines.append(f"| {arm} | {rate} | {info['cells_done']} | {'-' if params is None else f'{params:,.0f}'} |")
+            seeds = len(info.get("seeds_used", []))
+            lines.append(f"| {arm} | {rate} | {seeds} | {'-' if params is None else f'{params:,.0f}'} |")
         lines += ["", "Contrasts (declared before the study ran):", ""]
         for c in block["contrasts"]:
             lines.append(f"- {c['question']} " + (c.get("words") or f"{c['a']} vs {c['b']}: not measured yet"))

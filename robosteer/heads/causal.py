@@ -56,15 +56,19 @@ def bootstrap_ratio(selected: torch.Tensor, random: torch.Tensor, n_boot: int = 
 def causal_check(policy, loader, frames, heads, chosen, eligible, positions, config) -> dict:
     """Chunk shift under mean-ablation of ``chosen`` vs ``config.causal_draws`` stratified random sets."""
     batches = feats.model_batches(policy, loader, frames, positions, config.batch_size, pad_language=True)
-    clean, means = predict_chunks(policy, batches, config.seed, record_means=True)
+    progress, task = feats.progress_bar(2 + config.causal_draws, "causal check (ablation passes)", config.show_progress)
+    with progress:
+        clean, means = predict_chunks(policy, batches, config.seed, record_means=True)
+        progress.advance(task)
 
-    def shift(indices: list[int]) -> torch.Tensor:
-        ablated, _ = predict_chunks(policy, batches, config.seed, mean_edits([heads[i] for i in indices], means))
-        return ((ablated - clean) ** 2).mean(dim=(1, 2))  # (F,)
+        def shift(indices: list[int]) -> torch.Tensor:
+            ablated, _ = predict_chunks(policy, batches, config.seed, mean_edits([heads[i] for i in indices], means))
+            progress.advance(task)
+            return ((ablated - clean) ** 2).mean(dim=(1, 2))  # (F,)
 
-    selected = shift(chosen)
-    draws = [stratified_random(chosen, eligible, heads, config.seed + 1 + d) for d in range(config.causal_draws)]
-    random = torch.stack([shift(d) for d in draws])  # (R, F)
+        selected = shift(chosen)
+        draws = [stratified_random(chosen, eligible, heads, config.seed + 1 + d) for d in range(config.causal_draws)]
+        random = torch.stack([shift(d) for d in draws])  # (R, F)
     demo = torch.cat([demo for _, demo in batches])  # (F, A)
     random_means = random.mean(1)  # (R,)
     return {

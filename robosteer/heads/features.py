@@ -75,7 +75,8 @@ def load_batch(loader: FrameLoader, frames: FrameTable, positions: list[int]) ->
     return collate([loader.item(frames.index[p]) for p in positions])
 
 
-def _progress(total: int, description: str, show: bool):
+def progress_bar(total: int, description: str, show: bool):
+    """A transient rich progress bar and its task id (disabled when ``show`` is False)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
@@ -118,7 +119,7 @@ def extract(
     model.eval()
     dim = max(site.head_dim for site in layout.sites)
     out, sums, count = [], None, 0
-    progress, task_id = _progress(len(positions), description, show_progress)
+    progress, task_id = progress_bar(len(positions), description, show_progress)
     with progress:
         for chunk in _chunks(len(positions), batch_size):
             raw = load_batch(loader, frames, [positions[i] for i in chunk])

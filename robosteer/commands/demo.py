@@ -18,9 +18,10 @@ DEMO_DEFAULTS = {"demos": 10, "steps": 300, "batch_size": 8, "episodes": 20, "to
 
 WHAT_TO_EXPECT = (
     "what to expect: 6-15 min on 2 CPU cores (record ~1 min, rank 1-2 min, then training and evaluation with "
-    "progress bars). The embedded base is a tiny policy and the budget is small, so success rates of 0-5 % in every "
-    "cell are normal here: the demo shows the whole loop and what steer costs next to LoRA (trainable parameters, "
-    "step time), not final success rates. Ctrl-C stops it without leaving partial outputs."
+    "progress bars). The base has never placed anything in a bowl, so zero-shot is ~0 %; after 300 steps on 10 demos "
+    "steer and LoRA typically reach 40-55 % on place_cube without variations and 10-20 % under random lighting. "
+    "With 20 episodes and one training seed, differences between steer and LoRA below ~30 points mean nothing: "
+    "`robosteer study` is the comparison that decides. Ctrl-C stops the demo without leaving partial outputs."
 )
 
 
@@ -89,8 +90,8 @@ def demo(
         f"head heatmap: {out / 'plots' / 'heads.png'}; success plot: {out / 'plots' / 'success.png'}", markup=False
     )
     console.print(
-        "low success on the tiny embedded base is expected; for real numbers run `robosteer bench` on your own "
-        "checkpoint (--policy) with more demos, steps and episodes",
+        "one training seed x 20 episodes shows that adaptation works, not which method is better; "
+        "`robosteer study` compares arms with training seeds and paired intervals",
         markup=False,
         highlight=False,
     )

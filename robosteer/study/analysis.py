@@ -96,6 +96,10 @@ def _gate(plan: StudyPlan, by_demos: dict) -> dict | None:
     return {"zero": zero["rate"], "full": full["rate"], "episodes": plan.episodes, "passed": bool(passed), **GATE}
 
 
+def _num(value, fmt: str, scale: float = 1.0) -> str:
+    return "-" if value is None or value != value else fmt.format(value * scale)
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.0f} %"
 
@@ -124,14 +128,19 @@ def render_markdown(results: dict) -> str:
         lines += [
             f"## {n} demos",
             "",
-            "| arm | success [95 % CI, seeds then episodes] | seeds done | trainable params |",
+            "| arm | success [95 % CI, seeds then episodes] | seeds done | trainable params | step time | "
+            "training wall | peak memory (estimate) |",
+            "|---|---|---|---|---|---|---|",
         ]
-        lines += ["|---|---|---|---|"]
         for arm, info in block["arms"].items():
             rate = f"{_pct(info['rate'])} [{_pct(info['ci95'][0])}-{_pct(info['ci95'][1])}]" if "rate" in info else "-"
-            params = (info.get("compute") or {}).get("trainable_params")
+            c = info.get("compute") or {}
             seeds = len(info.get("seeds_used", []))
-            lines.append(f"| {arm} | {rate} | {seeds} | {'-' if params is None else f'{params:,.0f}'} |")
+            lines.append(
+                f"| {arm} | {rate} | {seeds} | {_num(c.get('trainable_params'), '{:,.0f}')} | "
+                f"{_num(c.get('step_time_s'), '{:.0f} ms', 1000)} | {_num(c.get('train_wall_s'), '{:.0f} s')} | "
+                f"{_num(c.get('peak_memory_mb'), '{:.0f} MB')} |"
+            )
         lines += ["", "Contrasts (declared before the study ran):", ""]
         for c in block["contrasts"]:
             lines.append(f"- {c['question']} " + (c.get("words") or f"{c['a']} vs {c['b']}: not measured yet"))

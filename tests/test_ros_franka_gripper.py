@@ -9,6 +9,7 @@ fails under CI (``CI=true``), so CI never passes without exercising the client, 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,22 @@ def _missing(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{message}. Under CI the franka gripper client must be exercised, not skipped.", pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _unload_franka_msgs():
+    """Forget the generated franka_msgs after the test: while it imports, every later policy node in this process
+    would pick the franka_gripper actions in gripper_mode 'auto' instead of the width topic other tests expect."""
+    path, modules, library_path = list(sys.path), set(sys.modules), os.environ.get("LD_LIBRARY_PATH")
+    yield
+    sys.path[:] = path
+    for name in set(sys.modules) - modules:
+        if name == "franka_msgs" or name.startswith("franka_msgs."):
+            del sys.modules[name]
+    if library_path is None:
+        os.environ.pop("LD_LIBRARY_PATH", None)
+    else:
+        os.environ["LD_LIBRARY_PATH"] = library_path
 
 
 def _franka_msgs():

@@ -170,8 +170,8 @@ def print_study_summary(summary: dict, out: Path, console) -> None:
     params = {n: (methods[n].get("compute") or {}).get("trainable_params") for n in ("steer", "lora")}
     if None not in params.values() and params["steer"] > params["lora"]:
         console.print(
-            "why steer trains more parameters than LoRA here: on this small model one head's query rows and output "
-            "columns are a large share of a layer (head_dim 16, width 128); at full pi0 scale 20 heads with rank-16 "
+            "why steer trains more parameters than LoRA here: on a small model one head's query rows and output "
+            "columns are a large share of a layer (embedded base: head_dim 16, width 128); at full pi0 scale 20 heads with rank-16 "
             "deltas train 1/23 of all-linear LoRA's parameters (`robosteer bench --micro`, --head-rank)",
             markup=False,
         )

@@ -71,3 +71,34 @@ def _jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
+
+
+@dataclass
+class GripperDiagnostics:
+    """Outcomes of the franka_gripper goals the policy node sent (``gripper`` in its diagnostics). ``status`` is ``ok``
+    or the kind of the last failure (``rejected``, ``aborted``, ``timeout``) until a goal succeeds again."""
+
+    goals_sent: int = 0
+    succeeded: int = 0
+    rejected: int = 0
+    """Goals the action server refused."""
+    aborted: int = 0
+    """Accepted goals that ended without success (aborted, canceled by another client, or ``success: false``)."""
+    timeouts: int = 0
+    """Goals with no result within ``gripper_result_timeout_s``: canceled and given up, so the next target goes out."""
+    in_flight: bool = False
+    """A goal is out and neither answered nor timed out (no new goal is sent meanwhile)."""
+    status: str = "ok"
+    error: str = ""
+    """What the last failure was (goal, width, the server's error text); empty after a success."""
+
+    def record(self, outcome: str, error: str = "") -> bool:
+        """Count a finished goal (``succeeded``, ``rejected``, ``aborted`` or ``timeout``) and set the status; True when
+        the status changed, i.e. when it is worth a log line (repeats of the same failure are only counted)."""
+        counter = "timeouts" if outcome == "timeout" else outcome
+        setattr(self, counter, getattr(self, counter) + 1)
+        self.in_flight = False
+        status = "ok" if outcome == "succeeded" else outcome
+        changed = status != self.status
+        self.status, self.error = status, ("" if status == "ok" else error)
+        return changed

@@ -164,6 +164,7 @@ class PolicyNode(Node):
             p["gripper_force"],
             p["gripper_grasp_below"],
             p["gripper_deadband"],
+            p["gripper_result_timeout_s"],
         )
         self.diag_pub = self.create_publisher(String, p["diagnostics_topic"], 10)
         self.ready_pub = self.create_publisher(Bool, p["ready_topic"], LATCHED)
@@ -284,6 +285,8 @@ class PolicyNode(Node):
         with self.lock:
             self.diag = ControlDiagnostics()
             self.pairing_age_s.clear()
+        if hasattr(self.gripper, "reset_stats"):
+            self.gripper.reset_stats()
         response.success, response.message = True, "diagnostics reset"
         return response
 
@@ -415,6 +418,8 @@ class PolicyNode(Node):
             }
             if self.adapters is not None:
                 extra["adapter"] = self.adapters.stats
+            if hasattr(self.gripper, "stats"):
+                extra["gripper"] = self.gripper.stats()
             return self.diag.to_dict(extra)
 
     def _publish_diagnostics(self) -> None:

@@ -43,6 +43,9 @@ PARAMETERS: dict[str, Param] = {
     "gripper_force": Param(20.0, "grasp force [N]"),
     "gripper_grasp_below": Param(0.03, "a width target below this is sent as Grasp, otherwise Move"),
     "gripper_deadband": Param(0.01, "send a new gripper goal only when the target moved more than this [m]"),
+    "gripper_result_timeout_s": Param(
+        5.0, "a franka_gripper goal without a result after this many seconds is canceled and counted as a timeout"
+    ),
     "joint_lower": Param(list(FR3_LOWER), "joint position lower limits [rad]"),
     "joint_upper": Param(list(FR3_UPPER), "joint position upper limits [rad]"),
     "max_joint_velocity": Param(

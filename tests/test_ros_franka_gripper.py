@@ -71,25 +71,68 @@ HOME = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
 
 
 class FakeFrankaGripper:
-    """Move and Grasp action servers under /franka_gripper that record every goal and succeed at once."""
+    """Move and Grasp action servers under /franka_gripper that record every goal request and answer as ``mode`` says:
+    ``succeed`` (accept, succeed at once), ``reject``, ``abort`` (accept, abort with success false) or ``hang`` (accept,
+    never execute, so no result ever comes; cancel requests are recorded)."""
 
-    def __init__(self, ros, grasp_type, move_type):
-        from rclpy.action import ActionServer
+    def __init__(self, ros, grasp_type, move_type, mode: str = "succeed"):
+        from rclpy.action import ActionServer, CancelResponse, GoalResponse
 
         self.node = ros.add(ros.make_node("fake_franka_gripper"))
+        self.mode = mode
         self.goals: list[tuple[str, object]] = []
+        self.cancels: list[str] = []
+        self.hanging: list[object] = []  # keeps the handles of goals that never finish
         self.lock = threading.Lock()
         self.types = {"move": move_type, "grasp": grasp_type}
+        self._responses = GoalResponse, CancelResponse
         for name, kind in self.types.items():
-            ActionServer(self.node, kind, f"/franka_gripper/{name}", lambda h, n=name: self._execute(n, h))
+            ActionServer(
+                self.node,
+                kind,
+                f"/franka_gripper/{name}",
+                lambda h, n=name: self._execute(n, h),
+                goal_callback=lambda request, n=name: self._on_goal(n, request),
+                handle_accepted_callback=self._on_accepted,
+                cancel_callback=lambda h, n=name: self._on_cancel(n),
+            )
+
+    def _on_goal(self, name, request):
+        with self.lock:
+            self.goals.append((name, request))
+        goal_response = self._responses[0]
+        return goal_response.REJECT if self.mode == "reject" else goal_response.ACCEPT
+
+    def _on_accepted(self, handle):
+        if self.mode == "hang":
+            self.hanging.append(handle)
+        else:
+            handle.execute()
+
+    def _on_cancel(self, name):
+        with self.lock:
+            self.cancels.append(name)
+        return self._responses[1].ACCEPT
 
     def _execute(self, name, handle):
-        with self.lock:
-            self.goals.append((name, handle.request))
-        handle.succeed()
         result = self.types[name].Result()
+        if self.mode == "abort":
+            handle.abort()
+            result.success, result.error = False, "fake gripper: grasp failed"
+            return result
+        handle.succeed()
         result.success = True
         return result
+
+
+class RecordingLogger:
+    """Stands in for the gripper client's rclpy logger: keeps (level, message) of every call."""
+
+    def __init__(self):
+        self.lines: list[tuple[str, str]] = []
+
+    def __getattr__(self, level):
+        return lambda message, **kwargs: self.lines.append((level, message))
 
 
 def test_gripper_widths_become_move_and_grasp_goals(ros_domain_id):
@@ -130,3 +173,93 @@ def test_gripper_widths_become_move_and_grasp_goals(ros_domain_id):
         assert move.speed == pytest.approx(0.1) and grasp.speed == pytest.approx(0.1)
         assert grasp.force == pytest.approx(20.0)
         assert grasp.epsilon.inner == pytest.approx(0.08) and grasp.epsilon.outer == pytest.approx(0.08)
+
+
+def test_gripper_goal_outcomes_are_counted_and_never_wedge_the_client(ros_domain_id):
+    """Rejected, aborted and unanswered goals are counted in the node's diagnostics with the status and error of the
+    last failure, logged once per change of status; an unanswered goal times out (and is canceled) so the next target
+    still goes out; a success clears the error."""
+    grasp_type, move_type = _franka_msgs()
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray
+    from std_srvs.srv import SetBool
+
+    from ros_nodes.diagnostics import to_json
+    from ros_nodes.harness import RosHarness
+    from ros_nodes.policy_node import PolicyNode
+    from ros_nodes.ros_io import joint_state
+
+    with RosHarness(domain_id=ros_domain_id) as ros:
+        gripper = FakeFrankaGripper(ros, grasp_type, move_type, mode="reject")
+        params = {"policy": "", "gripper_mode": "action", "stale_periods": 30.0, "gripper_result_timeout_s": 2.0}
+        node = ros.add(
+            PolicyNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+        )
+        log = RecordingLogger()
+        node.gripper.logger = log
+        arm = ros.add(ros.make_node("fake_arm"))
+        state_pub = arm.create_publisher(JointState, "/joint_states", 10)
+        chunk_pub = arm.create_publisher(Float64MultiArray, "/robosteer_policy/action_chunk", 10)
+        arm.create_timer(1 / 30, lambda: state_pub.publish(joint_state(HOME, 0.04, "fr3_joint", time.time())))
+        assert ros.wait_for(lambda: node.joint_buffer.count > 3, timeout=15)
+        assert ros.wait_for(lambda: node.gripper.move.server_is_ready(), timeout=15), "action servers discovered"
+        assert ros.wait_for(lambda: node.gripper.grasp.server_is_ready(), timeout=15), "action servers discovered"
+
+        def stats() -> dict:
+            return node.diagnostics()["gripper"]
+
+        def command_width(width: float) -> None:
+            """Run a short chunk holding ``width`` and wait until it is executed and drained (no blending later)."""
+            chunk_pub.publish(Float64MultiArray(data=np.tile(np.r_[HOME, width], 3).tolist()))
+            assert ros.wait_for(lambda: abs(node.last_command[-1] - width) < 1e-9, timeout=10), node.last_command
+            holds = node.diag.holds_no_action
+            assert ros.wait_for(lambda: node.diag.holds_no_action > holds, timeout=10), "chunk drained"
+
+        def ticks_pass(n: int = 10) -> None:
+            ticks = node.diag.ticks
+            assert ros.wait_for(lambda: node.diag.ticks >= ticks + n, timeout=10)
+
+        # rejected: the held measured width (0.04) goes out as Move and is refused, and not retried every tick
+        assert ros.call(arm, SetBool, "/robosteer_policy/enable", SetBool.Request(data=True)).success
+        assert ros.wait_for(lambda: stats()["rejected"] == 1, timeout=15), stats()
+        ticks_pass()
+        assert stats()["goals_sent"] == 1 and len(gripper.goals) == 1, (stats(), gripper.goals)
+        assert stats()["status"] == "rejected" and "move 0.040 m" in stats()["error"], stats()
+        command_width(0.065)  # a new target is sent (and refused again): counted, not logged again
+        assert ros.wait_for(lambda: stats()["rejected"] == 2, timeout=15), stats()
+        assert [level for level, _ in log.lines] == ["error"], log.lines
+
+        # aborted: accepted, then aborted with success false and the server's error text
+        gripper.mode = "abort"
+        command_width(0.08)
+        assert ros.wait_for(lambda: stats()["aborted"] == 1, timeout=15), stats()
+        assert stats()["status"] == "aborted" and "grasp failed" in stats()["error"], stats()
+        assert "move 0.080 m" in stats()["error"], stats()
+
+        # timeout: accepted, never finished; while it is out no other goal is sent, then it is canceled and counted
+        gripper.mode = "hang"
+        command_width(0.0)
+        assert ros.wait_for(lambda: len(gripper.hanging) == 1, timeout=15), gripper.goals
+        assert ros.wait_for(lambda: stats()["timeouts"] == 1, timeout=15), stats()
+        assert stats()["status"] == "timeout" and "grasp 0.000 m" in stats()["error"], stats()
+        assert not stats()["in_flight"], stats()
+        assert ros.wait_for(lambda: gripper.cancels == ["grasp"], timeout=10), gripper.cancels
+
+        # the next target still goes out, succeeds and clears the error
+        gripper.mode = "succeed"
+        command_width(0.06)
+        assert ros.wait_for(lambda: stats()["succeeded"] == 1, timeout=15), stats()
+        final = stats()
+        assert {k: final[k] for k in ("goals_sent", "rejected", "aborted", "timeouts", "succeeded")} == {
+            "goals_sent": 5,
+            "rejected": 2,
+            "aborted": 1,
+            "timeouts": 1,
+            "succeeded": 1,
+        }, final
+        assert final["status"] == "ok" and final["error"] == "" and not final["in_flight"], final
+        goals = [(kind, round(goal.width, 3)) for kind, goal in gripper.goals]
+        assert goals == [("move", 0.04), ("move", 0.065), ("move", 0.08), ("grasp", 0.0), ("move", 0.06)], goals
+        assert [level for level, _ in log.lines] == ["error", "error", "error", "info"], log.lines
+        assert '"gripper": {' in to_json(node.diagnostics())

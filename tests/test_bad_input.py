@@ -670,7 +670,7 @@ class InterruptingLabels(dict):
     """Episode labels whose reading sends this process Ctrl-C: the interrupt lands while the episode is written."""
 
     def items(self):
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)  # delivered to this (the main) thread, not to any thread of the process
         return super().items()
 
 
@@ -686,6 +686,15 @@ def _frames(writer, n: int = 4) -> None:
 
 @pytest.mark.parametrize("episodes_before", [0, 1])
 def test_ctrl_c_while_saving_finishes_the_episode_then_stops(tmp_path, episodes_before):
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own Ctrl-C, whatever ran before
+    try:
+        _ctrl_c_while_saving(tmp_path, episodes_before)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_while_saving(tmp_path, episodes_before) -> None:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     from robosteer.data import EpisodeWriter, robot_features

@@ -66,7 +66,7 @@ def test_load_policy_embedded_keyword_matches_load_embedded():
 
 
 def test_pretrain_config_rejects_bad_input(tmp_path):
-    from robosteer.policies.pretraining import PretrainConfig
+    from robosteer.pretrain.pipeline import PretrainConfig
 
     with pytest.raises(RobosteerError, match="--steps"):
         PretrainConfig(out=tmp_path, steps=0)
@@ -83,7 +83,7 @@ def test_pretraining_pipeline_end_to_end_tiny(tmp_path):
     """Record 1 expert episode, train a tiny SmolVLA 3 steps, evaluate 1 episode, write checkpoint + card."""
     from robosteer.policies import load_policy
     from robosteer.policies.loading import tiny_spec
-    from robosteer.policies.pretraining import PretrainConfig, run_pretraining
+    from robosteer.pretrain.pipeline import PretrainConfig, run_pretraining
 
     cfg = PretrainConfig(
         out=tmp_path / "run",
@@ -112,7 +112,7 @@ def test_parallel_recording_equals_sequential_recording(tmp_path):
     from lerobot.datasets import LeRobotDataset
 
     from robosteer.data.labels import read_episode_labels
-    from robosteer.policies.pretrain_recording import record_jobs, recording_jobs
+    from robosteer.pretrain.recording import record_jobs, recording_jobs
 
     jobs = recording_jobs(("press_button", "pick_cube"), (1, 1), ("none",), seed=3, noise_std=0.01)
     assert [(j.task, j.episodes) for j in jobs] == [("press_button", 1), ("pick_cube", 1)]

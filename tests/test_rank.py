@@ -18,7 +18,7 @@ from robosteer.heads import (
     parse_weights,
     rank_heads,
 )
-from robosteer.heads.bench import write_synthetic_demos as write_demo_dataset
+from robosteer.study.rank_bench import write_synthetic_demos as write_demo_dataset
 
 FAST = dict(top_k=5, sensitivity_frames=8, causal_frames=8, causal_draws=2, show_progress=False)
 

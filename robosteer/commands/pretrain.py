@@ -37,7 +37,7 @@ def pretrain(
     """Record demonstrations, train a small SmolVLA from scratch, evaluate it and write a model card."""
     from rich.console import Console
 
-    from robosteer.policies.pretraining import PretrainConfig, run_pretraining
+    from robosteer.pretrain.pipeline import PretrainConfig, run_pretraining
     from robosteer.validation import check_out_path, read_dataset_info
 
     check_out_path(out, {"--data": data, "--init-from": init_from})

@@ -2,7 +2,7 @@
 
 Sections (each one independent; a failing section is reported and the others still run):
 sim steps/s (with and without cameras), policy actions/s (with action chunking), head-ranking time split
-(``robosteer.heads.bench``), steer vs LoRA step time / parameters / memory (``robosteer.tuners.bench``), the same parameter ratios on full-size pi0
+(``robosteer.study.rank_bench``), steer vs LoRA step time / parameters / memory (``robosteer.tuners.bench``), the same parameter ratios on full-size pi0
 built on the meta device (``robosteer.tuners.scale``), and the ROS 2
 observation-to-command latency (``ros_nodes.bench``, when rclpy is installed).
 """
@@ -79,7 +79,7 @@ def bench_policy(policy: str | None = None) -> dict[str, Any]:
 
 
 def bench_rank(policy: str | None = None) -> dict[str, Any]:
-    from robosteer.heads.bench import benchmark_rank
+    from robosteer.study.rank_bench import benchmark_rank
 
     result = benchmark_rank(policy=policy, n_demos=20)
     return {**result, "rank_total_s": result.get("total_s")}

@@ -104,7 +104,7 @@ def record_demos(cfg: PretrainConfig, progress=None) -> Path:
     """Scripted-expert demonstrations of every task into one LeRobot dataset (``out/dataset``)."""
     import os
 
-    from robosteer.policies.pretrain_recording import record_jobs, recording_jobs
+    from robosteer.pretrain.recording import record_jobs, recording_jobs
 
     jobs = recording_jobs(cfg.tasks, cfg.episodes_per_task, cfg.variations, cfg.seed, cfg.noise_std)
     workers = min(len(jobs), cfg.workers or os.cpu_count() or 1)
@@ -318,7 +318,7 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
     import sim
     from robosteer.constants import CAMERAS, image_key
     from robosteer.policies.loading import make_smolvla
-    from robosteer.policies.pretrain_data import load_demos
+    from robosteer.pretrain.data import load_demos
 
     unknown = [t for t in cfg.tasks if t not in sim.TASKS]
     if unknown:

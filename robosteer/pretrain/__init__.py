@@ -1,0 +1,1 @@
+"""Pretraining the embedded base (an application: it records in the simulator and trains a policy)."""

@@ -140,6 +140,7 @@ def _prepare(policy, dataset_root, config: RankConfig) -> SimpleNamespace:
         top_k=top_k,
         tokens=smolvla.feature_tokens(config.token, policy.layout.stacks()),
         call=steps if config.protocol == "release" else config.denoise_step,
+        fingerprint=policy.fingerprint(),  # hashes every weight: once per ranking
         notes=notes,
     )
 
@@ -148,7 +149,7 @@ def _features(policy, ctx, config: RankConfig) -> tuple[dict, bool, feats.FrameL
     """Head features (and controls, swaps) from the cache or a fresh pass."""
     clean_pass = config.protocol == "release"
     key = feats.cache_key(
-        policy=policy.fingerprint(),
+        policy=ctx.fingerprint,
         dataset=ds.dataset_identity(ctx.dataset, ctx.episodes),
         frames=ctx.frames.index,
         tokens=ctx.tokens,
@@ -357,7 +358,7 @@ def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = Non
         },
         policy={
             "architecture": policy.layout.architecture,
-            "fingerprint": policy.fingerprint(),
+            "fingerprint": ctx.fingerprint,
             "n_heads": len(ctx.heads),
             "stacks": policy.layout.stacks(),
             "inert_heads": sorted(ctx.inert),

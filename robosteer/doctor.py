@@ -101,7 +101,7 @@ def ros_pubsub_roundtrip(timeout_s: float = 20.0, domain_id: int | None = None) 
 
     Returns what the subscriber printed (joint names and positions); raises RuntimeError when nothing arrived.
     """
-    from robosteer.rosenv import ros_environment
+    from robosteer.ros.env import ros_environment
 
     env = ros_environment(domain_id=domain_id, localhost_only=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from robosteer.rosenv import ensure_ros_environment, ros_environment
+from robosteer.ros.env import ensure_ros_environment, ros_environment
 
 RESULT_PREFIX = "ROS_BENCH_RESULT "
 

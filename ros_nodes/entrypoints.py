@@ -3,7 +3,7 @@ ROS 2 wheels' library path when needed) *before* importing rclpy, then runs the 
 
 from __future__ import annotations
 
-from robosteer.rosenv import ensure_ros_environment
+from robosteer.ros.env import ensure_ros_environment
 
 
 def policy_node() -> None:

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--toolchain", type=Path, required=True, help="prefix with ament_cmake + rosidl generators")
     parser.add_argument("--out", type=Path, required=True, help="build folder; the result goes to OUT/install")
     args = parser.parse_args(argv)
-    from robosteer.rosenv import ensure_ros_environment
+    from robosteer.ros.env import ensure_ros_environment
 
     ensure_ros_environment()  # the generators load the ROS libraries of this interpreter
     install = build(args.toolchain.resolve(), args.out.resolve())

@@ -42,8 +42,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robosteer.constants import ACTION_DIM, N_ARM_JOINTS, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
-from robosteer.ros_alignment import AsOfBuffer, LatestBuffer
-from robosteer.ros_messages import any_image_rgb, image_kind, joint_state_arm, joint_state_gripper, stamp_to_seconds
+from robosteer.ros.alignment import AsOfBuffer, LatestBuffer
+from robosteer.ros.messages import any_image_rgb, image_kind, joint_state_arm, joint_state_gripper, stamp_to_seconds
 from ros_nodes.adapters import watch_adapter_parameter
 from ros_nodes.chunk_queue import ActionChunkQueue
 from ros_nodes.diagnostics import ControlDiagnostics, percentiles_ms, to_json

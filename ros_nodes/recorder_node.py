@@ -1,6 +1,6 @@
 """The demonstration recorder: cameras + joint states + the commanded action (a teleop topic such as GELLO's
 ``gello/joint_states`` or the controller's command topic) + the gripper, sampled at a fixed fps with as-of alignment
-and a maximum age (:class:`robosteer.ros_recording.RecordingSession`, the same code ``robosteer convert-bag`` uses),
+and a maximum age (:class:`robosteer.ros.recording.RecordingSession`, the same code ``robosteer convert-bag`` uses),
 written episode by episode into a LeRobotDataset v3.
 
 Services (std_srvs/Trigger): ``~/start`` opens an episode, ``~/save`` writes it to disk (finalised: a killed recorder
@@ -22,8 +22,8 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from robosteer.errors import RobosteerError
-from robosteer.ros_dataset import EpisodeSink, parse_labels
-from robosteer.ros_recording import RecordingConfig, RecordingSession, TopicSpec
+from robosteer.ros.dataset import EpisodeSink, parse_labels
+from robosteer.ros.recording import RecordingConfig, RecordingSession, TopicSpec
 from ros_nodes.ros_io import Param, declare_all, now_seconds, spin_node
 
 NODE_NAME = "robosteer_recorder"

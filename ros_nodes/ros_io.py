@@ -1,6 +1,6 @@
 """rclpy helpers shared by the nodes: declared-parameter tables, message builders, time conversion.
 
-Importing this module imports rclpy: call :func:`robosteer.rosenv.ensure_ros_environment` before (the nodes'
+Importing this module imports rclpy: call :func:`robosteer.ros.env.ensure_ros_environment` before (the nodes'
 ``main()`` do).
 """
 
@@ -20,7 +20,7 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from robosteer.constants import N_ARM_JOINTS, joint_names
-from robosteer.ros_messages import seconds_to_stamp_parts
+from robosteer.ros.messages import seconds_to_stamp_parts
 
 
 @dataclass(frozen=True)

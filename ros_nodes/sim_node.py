@@ -34,7 +34,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from robosteer.constants import N_ARM_JOINTS, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
-from robosteer.ros_messages import arm_joint_indices
+from robosteer.ros.messages import arm_joint_indices
 from ros_nodes.ros_io import Param, declare_all, image_message, joint_state, now_seconds, spin_node
 
 NODE_NAME = "robosteer_sim"

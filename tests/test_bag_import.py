@@ -9,7 +9,7 @@ import yaml
 
 from robosteer.constants import ACTION, OBS_STATE, image_key
 from robosteer.errors import RobosteerError
-from robosteer.ros_recording import RecordingConfig, RecordingSession
+from robosteer.ros.recording import RecordingConfig, RecordingSession
 
 pytest.importorskip("rosbags")
 
@@ -117,7 +117,7 @@ def live_frames(events, cfg):
 def test_bag_converts_to_the_live_recorder_frames(tmp_path, storage):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    from robosteer.bag_import import convert_bags
+    from robosteer.ros.bag_import import convert_bags
 
     events = synthetic_streams()
     write_bag(tmp_path / "bag", events, storage)
@@ -198,7 +198,7 @@ def test_convert_bag_cli_and_clear_errors(tmp_path):
     assert again.exit_code != 0 and "--append" in str(again.exception), "an existing dataset needs --append"
     bad = {**cfg, "cameras": {"front": "/no/such/topic"}, "task": "x"}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    from robosteer.bag_import import convert_bags
+    from robosteer.ros.bag_import import convert_bags
 
     with pytest.raises(RobosteerError, match="no messages on"):
         convert_bags([tmp_path / "bag"], RecordingConfig.from_yaml(tmp_path / "bad.yaml"), tmp_path / "ds2")

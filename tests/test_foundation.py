@@ -15,7 +15,7 @@ from robosteer import doctor
 
 def test_import_robosteer_stays_light():
     code = (
-        "import sys, robosteer, robosteer.cli, robosteer.constants, robosteer.rosenv\n"
+        "import sys, robosteer, robosteer.cli, robosteer.constants, robosteer.ros.env\n"
         "heavy = [m for m in ('rclpy', 'sim', 'mujoco', 'ros_nodes') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -26,7 +26,7 @@ def test_environment_prepared_by_plugin():
     assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
     assert 1 <= int(os.environ["ROS_DOMAIN_ID"]) <= 100
     assert os.environ["HF_HUB_OFFLINE"] == "1"
-    from robosteer.rosenv import environment_is_ready
+    from robosteer.ros.env import environment_is_ready
 
     assert environment_is_ready()
 

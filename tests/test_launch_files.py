@@ -84,7 +84,7 @@ def test_deploy_includes_franka_bringup_with_robot_arguments():
 
 
 def test_convert_bag_example_config_parses():
-    from robosteer.ros_recording import RecordingConfig
+    from robosteer.ros.recording import RecordingConfig
 
     config = RecordingConfig.from_yaml(CONFIG / "topics.yaml")
     assert config.action_gripper.kind == "float32" and set(config.cameras) == {"front", "wrist"}

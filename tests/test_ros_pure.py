@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from robosteer.errors import RobosteerError
-from robosteer.ros_alignment import FrameAligner, LatestBuffer
-from robosteer.ros_messages import any_image_rgb, image_kind, image_rgb, joint_state_arm, joint_state_gripper
+from robosteer.ros.alignment import FrameAligner, LatestBuffer
+from robosteer.ros.messages import any_image_rgb, image_kind, image_rgb, joint_state_arm, joint_state_gripper
 from ros_nodes.chunk_queue import ActionChunkQueue
 from ros_nodes.episode import EpisodeTracker
 from ros_nodes.safety import FR3_LOWER, FR3_UPPER, SafetyConfig, SafetyFilter, StaleInputWatchdog, flange_pose

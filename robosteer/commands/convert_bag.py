@@ -33,9 +33,9 @@ def convert_bag(
     from rich.console import Console
     from rich.progress import Progress
 
-    from robosteer.bag_import import convert_bags
-    from robosteer.ros_dataset import parse_labels
-    from robosteer.ros_recording import RecordingConfig
+    from robosteer.ros.bag_import import convert_bags
+    from robosteer.ros.dataset import parse_labels
+    from robosteer.ros.recording import RecordingConfig
     from robosteer.validation import check_out_path, validate_dataset
 
     for path in bag:

@@ -1,7 +1,7 @@
 """pytest plugin (loaded with ``-p robosteer.testing.pytest_env``) that gives the test run a safe environment.
 
 It is imported before pytest captures output, so it can re-execute the interpreter once with the ROS 2 library path
-(see :mod:`robosteer.rosenv`), a ROS domain of its own and DDS discovery kept on loopback, plus offline Hugging Face
+(see :mod:`robosteer.ros.env`), a ROS domain of its own and DDS discovery kept on loopback, plus offline Hugging Face
 and headless MuJoCo rendering. A run started by ``make test`` or a bare ``pytest`` behaves the same.
 """
 
@@ -11,7 +11,7 @@ import logging
 import os
 import random
 
-from robosteer.rosenv import ensure_ros_environment
+from robosteer.ros.env import ensure_ros_environment
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")

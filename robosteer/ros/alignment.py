@@ -7,7 +7,7 @@ an image with a stale state. The live recorder and ``robosteer convert-bag`` fee
 bag converts to the frames the live recorder would have written.
 
 Pure Python and numpy: this module never imports rclpy (the messages are read by field name, see
-:mod:`robosteer.ros_messages`), and every time comes from the caller (an injected clock).
+:mod:`robosteer.ros.messages`), and every time comes from the caller (an injected clock).
 """
 
 from __future__ import annotations

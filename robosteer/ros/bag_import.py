@@ -1,7 +1,7 @@
 """rosbag2 (MCAP or sqlite3) -> LeRobotDataset v3, with the alignment code of the live recorder.
 
 Each bag becomes one episode. Messages are read in log-time order and fed to a
-:class:`~robosteer.ros_recording.RecordingSession`; frame ticks start where every stream has a message
+:class:`~robosteer.ros.recording.RecordingSession`; frame ticks start where every stream has a message
 (``start + k / fps``) and tick ``t`` is sampled once the log has passed ``t + max_age_s`` (messages stamped up to
 ``t`` have been logged by then). Uses rosbags (pure Python), never rclpy.
 """
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from robosteer.errors import RobosteerError
-from robosteer.ros_dataset import EpisodeSink
-from robosteer.ros_recording import RecordingConfig, RecordingSession
+from robosteer.ros.dataset import EpisodeSink
+from robosteer.ros.recording import RecordingConfig, RecordingSession
 
 
 @dataclass

@@ -2,7 +2,7 @@
 timestamped messages into frames. The live recorder node and ``robosteer convert-bag`` both use
 :class:`RecordingSession`, so a bag converts to exactly the frames the live recorder would write.
 
-Never imports rclpy: messages are read by field name (:mod:`robosteer.ros_messages`).
+Never imports rclpy: messages are read by field name (:mod:`robosteer.ros.messages`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import yaml
 
 from robosteer.constants import ACTION, CAMERAS, FPS, IMAGE_SIZE, OBS_STATE, TASK, image_key
 from robosteer.errors import RobosteerError
-from robosteer.ros_alignment import FrameAligner
-from robosteer.ros_messages import MESSAGE_KINDS, any_image_rgb, arm_from, gripper_from, image_kind, stamp_to_seconds
+from robosteer.ros.alignment import FrameAligner
+from robosteer.ros.messages import MESSAGE_KINDS, any_image_rgb, arm_from, gripper_from, image_kind, stamp_to_seconds
 
 
 @dataclass

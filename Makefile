@@ -24,7 +24,7 @@ help:
 	@echo "make test   - run the test suite"
 	@echo "make franka-msgs - build the generated franka_msgs the gripper test needs (make test does it first)"
 	@echo "make bench  - print the performance figures (robosteer bench --micro)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, and lint-imports: the layer contracts of docs/architecture.md"
 
 setup: $(STAMP)
 
@@ -58,6 +58,7 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check robosteer sim ros_nodes tests
 	$(VENV)/bin/ruff format --check robosteer sim ros_nodes tests
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .hypothesis

@@ -50,7 +50,16 @@ def test_tiny_study_runs_every_arm_and_resumes_without_training(tiny_policy_dir,
 
     plan = StudyPlan(
         policy=str(tiny_policy_dir),
-        arms=("zero", "full", "lora-matched", "steer", "steer-random", "steer-bottom"),
+        arms=(
+            "zero",
+            "full",
+            "lora-matched",
+            "steer",
+            "steer-random",
+            "steer-bottom",
+            "steer-release",
+            "release-noheads",
+        ),
         train_seeds=2,
         demos=(2,),
         episodes=2,
@@ -77,6 +86,19 @@ def test_tiny_study_runs_every_arm_and_resumes_without_training(tiny_policy_dir,
     random_heads = [cells[f"steer-random__demos2__seed{s}"]["inputs"]["heads"] for s in (0, 1)]
     assert random_heads[0] != random_heads[1]  # a new stratified draw per training seed
     assert cells["lora-matched__demos2__seed0"]["inputs"]["lora"]["targets"] == "all-linear"
+    release, noheads = (
+        cells["steer-release__demos2__seed0"]["inputs"],
+        cells["release-noheads__demos2__seed0"]["inputs"],
+    )
+    assert release["heads"] == cells["steer__demos2__seed0"]["inputs"]["heads"] and noheads["heads"] == []
+    assert (
+        release["release"] == noheads["release"] == {"head_rank": 16, "mlp_rank": 16, "train_action_projections": True}
+    )
+    assert (
+        cells["release-noheads__demos2__seed0"]["compute"]["trainable_params"]
+        < (cells["steer-release__demos2__seed0"]["compute"]["trainable_params"])
+    )
+    assert ("steer-release", "release-noheads") in contrasts
     assert (out / "results.md").read_text().startswith("# Study: place_cube")
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/cell.json")}
 
@@ -86,3 +108,31 @@ def test_tiny_study_runs_every_arm_and_resumes_without_training(tiny_policy_dir,
     more = StudyPlan(**{**plan.to_dict(), "train_seeds": 3})
     run_plan(more, out, console, max_cells=1)  # one new seed's first cell only; the old cells stay valid
     assert len(list((out / "cells").glob("*/cell.json"))) == len(mtimes) + 1
+
+
+def test_lanes_run_cells_in_parallel_processes_and_resume(tiny_policy_dir, tmp_path):
+    from robosteer.study.runner import run_plan
+
+    plan = StudyPlan(
+        policy=str(tiny_policy_dir),
+        arms=("zero", "full", "steer"),
+        train_seeds=1,
+        demos=(2,),
+        episodes=2,
+        steps=2,
+        batch_size=2,
+        top_k=3,
+        demo_noise=0.0,
+        forgetting_tasks=(),
+        workers=1,
+        image_size=32,
+        max_steps=5,
+    )
+    out = tmp_path / "study"
+    console = Console(quiet=True)
+    results = run_plan(plan, out, console, lanes=2)
+    assert all(arm["complete"] for arm in results["by_demos"]["2"]["arms"].values())
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/cell.json")}
+    assert len(mtimes) == 3
+    run_plan(plan, out, console)  # the lanes' cells are valid for a one-lane run: nothing runs again
+    assert {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/cell.json")} == mtimes

@@ -39,6 +39,17 @@ CASES = {
         {"n_layers": 3},
         {"heads": ["vlm.L1.H1", "expert.L2.H2", "expert.L2.H0"], "kv": "shared"},
     ),
+    # the released recipe: low-rank head deltas + LoRA on every VLM MLP linear + the action projections in full
+    "smolvla-release": (
+        "smolvla",
+        {"n_layers": 3},
+        {"heads": ["vlm.L1.H1", "expert.L2.H0"], "rank": 4, "mlp_rank": 4, "train_action_projections": True},
+    ),
+    "smolvla-release-noheads": (
+        "smolvla",
+        {"n_layers": 3},
+        {"heads": [], "mlp_rank": 4, "train_action_projections": True},
+    ),
 }
 _cache: dict = {}
 
@@ -132,6 +143,10 @@ def test_training_changes_only_chosen_slices_and_merge_matches(case):
     expected = {key: None for key in original}
     for path, layer in tuner.wrapped.items():
         expected[f"{path}.weight"] = _expected_mask(tuner, f"{path}.weight", layer.weight.shape)
+    for path, module in tuner.action_modules.items():  # trained in full
+        expected.update(
+            {f"{path}.{name}": torch.ones_like(p, dtype=torch.bool) for name, p in module.named_parameters()}
+        )
     tuner.merge_and_unload()
     assert torch.allclose(case.output(), adapter_out, atol=1e-5, rtol=1e-4), "merged output != adapter output"
     merged = case.policy.model.state_dict()
@@ -157,12 +172,13 @@ def test_merge_unmerge_round_trip(case):
     tuner.unmerge()
     assert torch.allclose(case.output(), adapter_out, atol=1e-5, rtol=1e-4)
     tuner.unload()
-    assert torch.allclose(case.output(), base_out, atol=1e-5, rtol=1e-4)
+    if not tuner.action_modules:  # projections trained in full are the model's own weights: unload keeps them
+        assert torch.allclose(case.output(), base_out, atol=1e-5, rtol=1e-4)
 
 
 def test_no_gradient_below_lowest_chosen_layer(case):
     tuner = HeadTunerModel(case.policy.model, case.policy.layout, case.config())
-    lowest = min(tuner.lowest_layers().values())
+    lowest = min(tuner.lowest_layers().values(), default=0)
     seen: dict[str, bool] = {}
     handles = []
     for site in case.policy.layout:
@@ -190,11 +206,11 @@ def test_no_gradient_below_lowest_chosen_layer(case):
 
 
 def test_adapter_save_load_and_refusal(case, tmp_path):
+    fingerprint = case.policy.fingerprint()  # of the base (projections trained in full change the model itself)
     tuner = HeadTunerModel(case.policy.model, case.policy.layout, case.config())
     _randomise(tuner)
     want = case.output()
     tuner.unload()
-    fingerprint = case.policy.fingerprint()
     tuner = HeadTunerModel(case.policy.model, case.policy.layout, case.config())
     _randomise(tuner)
     tuner.save_adapter(tmp_path / "adapter", fingerprint)
@@ -245,3 +261,17 @@ def test_action_projections_option_trains_them():
     assert set(tuner.action_modules) == {"model.action_in_proj", "model.action_out_proj"}
     case.loss().backward()
     assert case.policy.model.model.action_in_proj.weight.grad is not None
+
+
+def test_release_recipe_wraps_every_vlm_mlp_linear():
+    case = Case("smolvla-release-noheads")
+    tuner = HeadTunerModel(case.policy.model, case.policy.layout, case.config())
+    vlm_layers = [site for site in case.policy.layout if site.stack == "vlm"]
+    mlp_paths = [path for path in tuner.wrapped if ".mlp." in path]
+    # gate, up and down projections of every VLM layer but the last, whose output never reaches the action
+    assert len(mlp_paths) == 3 * (len(vlm_layers) - 1)
+    assert not [p for p in mlp_paths if f"layers.{len(vlm_layers) - 1}." in p]
+    assert all(tuner.wrapped[p].rank == 4 and tuner.wrapped[p].n_slices == 1 for p in mlp_paths)
+    assert not [path for path in tuner.wrapped if ".mlp." not in path], "no head slices without heads"
+    with pytest.raises(RobosteerError, match="no heads to tune"):
+        HeadTunerModel(case.policy.model, case.policy.layout, HeadTunerConfig(heads=[]))

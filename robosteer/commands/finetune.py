@@ -29,6 +29,11 @@ def finetune(
     train_action_projections: bool = typer.Option(
         False, help="steer: also train the action in/out projections (slower: backward reaches the expert's bottom)."
     ),
+    mlp_rank: int | None = typer.Option(
+        None,
+        help="steer: also train rank-r deltas on every VLM MLP linear; with --head-rank 16 and "
+        "--train-action-projections this is the released Robotic Steering recipe.",
+    ),
     lora_rank: int = typer.Option(16, help="lora: rank."),
     lora_targets: str = typer.Option("lerobot", help="lora: 'lerobot' (LeRobot's default targets) or 'all-linear'."),
     device: str = typer.Option("auto", help="auto (cuda if available), cpu or cuda."),
@@ -52,9 +57,10 @@ def finetune(
     check_out_path(out, {"--dataset": dataset, "--heads": heads, "--policy": policy})
     head_names, heads_fingerprint = [], None
     if method == "steer":
-        if heads is None:
+        if heads is None and mlp_rank is None and not train_action_projections:
             raise RobosteerError("--method steer needs --heads heads.json (from `robosteer rank`)")
-        head_names, heads_fingerprint = read_heads_json(heads)
+        if heads is not None:
+            head_names, heads_fingerprint = read_heads_json(heads)
     config = FinetuneConfig(
         method=method,
         heads=head_names,
@@ -71,6 +77,7 @@ def finetune(
         head_rank=head_rank,
         head_kv=head_kv,
         train_action_projections=train_action_projections,
+        mlp_rank=mlp_rank,
         lora_rank=lora_rank,
         lora_targets=lora_targets,
         mixed_precision=mixed_precision,

@@ -29,6 +29,12 @@ def study(
     gate: bool = typer.Option(
         False, "--gate", help="Only the gate: zero-shot and full finetuning from 20 demos, 50 episodes, one seed."
     ),
+    lanes: int = typer.Option(
+        1,
+        "--lanes",
+        help="Cells trained at once, each in its own process with 1 torch thread (2 suits 2 cores; see make bench).",
+        min=1,
+    ),
     max_cells: int = typer.Option(None, "--max-cells", help="Run at most this many missing cells, then stop."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells, what is stored and an estimated time."),
 ) -> None:
@@ -63,7 +69,7 @@ def study(
     describe(plan, out, console)
     if dry_run:
         return
-    results = run_plan(plan, out, console, max_cells=max_cells)
+    results = run_plan(plan, out, console, max_cells=max_cells, lanes=lanes)
     console.print((out / "results.md").read_text(), markup=False)
     if results.get("gate") is not None:
         console.print(f"gate {'passed' if results['gate']['passed'] else 'FAILED'}", markup=False)

@@ -17,7 +17,7 @@ from typing import Any
 
 from robosteer.study import stages
 from robosteer.study.config import DEMO_SEED_OFFSET
-from robosteer.study.plan import ARM_METHOD, Cell, StudyPlan
+from robosteer.study.plan import ARM_METHOD, RELEASE_ARMS, RELEASE_RECIPE, Cell, StudyPlan
 
 CELL_FILE = "cell.json"
 
@@ -78,17 +78,20 @@ def _read_json(path: Path) -> dict | None:
 
 
 # -- heads of the steer arms -----------------------------------------------------------------------------------------
-def arm_heads(arm: str, seed: int, ranking: dict) -> list[str]:
-    """The heads a steer arm trains: the ranking's choice, a stratified random draw (new per training seed) or the
-    bottom of the same stack x layer cells."""
+def arm_heads(arm: str, seed: int, ranking: dict) -> list[str] | None:
+    """The heads an arm trains: the ranking's choice, a stratified random draw (new per training seed) or the
+    bottom of the same stack x layer cells; None for arms without head slices."""
     from robosteer.heads import selection
+
+    if not arm.startswith("steer"):
+        return [] if arm in RELEASE_ARMS else None
 
     heads, chosen_names = ranking["heads"], ranking["selected"]
     index = {h: i for i, h in enumerate(heads)}
     chosen = [index[h] for h in chosen_names]
     inert = set(ranking["policy"].get("inert_heads", []))
     eligible = [i for i, h in enumerate(heads) if h not in inert]
-    if arm == "steer":
+    if arm in ("steer", "steer-release"):
         return list(chosen_names)
     if arm == "steer-random":
         return [heads[i] for i in selection.stratified_random(chosen, eligible, heads, 1000 + seed)]
@@ -120,7 +123,7 @@ def matched_lora_rank(base, heads: list[str]) -> tuple[int, dict]:
 def cell_inputs(plan: StudyPlan, cell: Cell, base_fingerprint: str, data: dict, heads, lora: dict) -> dict:
     """Everything a cell's result depends on (its hash decides whether a stored cell is still valid)."""
     trained = cell.arm != "zero"
-    return {
+    inputs = {
         "arm": cell.arm,
         "demos": cell.demos,
         "seed": cell.seed if trained else 0,
@@ -136,6 +139,9 @@ def cell_inputs(plan: StudyPlan, cell: Cell, base_fingerprint: str, data: dict, 
         "eval": [plan.eval_seed, plan.episodes, plan.image_size, plan.max_steps],
         "forgetting": [list(plan.forgetting_tasks), plan.forgetting_episodes],
     }
+    if cell.arm in RELEASE_ARMS:
+        inputs["release"] = dict(RELEASE_RECIPE)
+    return inputs
 
 
 def stored_cell(out: Path, cell: Cell, inputs: dict) -> dict | None:
@@ -144,7 +150,9 @@ def stored_cell(out: Path, cell: Cell, inputs: dict) -> dict | None:
     return stored if stored and stored.get("inputs_hash") == _hash(inputs) else None
 
 
-def run_cell(plan: StudyPlan, cell: Cell, inputs: dict, data: dict, out: Path, console) -> dict[str, Any]:
+def run_cell(
+    plan: StudyPlan, cell: Cell, inputs: dict, data: dict, out: Path, console, progress: bool = True
+) -> dict[str, Any]:
     """Train (unless zero), evaluate on the held-out task and the forgetting tasks, store ``cell.json``."""
     from robosteer.policies import load_policy
 
@@ -167,9 +175,11 @@ def run_cell(plan: StudyPlan, cell: Cell, inputs: dict, data: dict, out: Path, c
                 lora_rank=(inputs["lora"] or {}).get("rank", plan.lora_rank),
                 lora_targets=(inputs["lora"] or {}).get("targets", "lerobot"),
                 lr=inputs["lr"],
+                progress=progress,
+                **(inputs.get("release") or {}),
             )
             compute, policy_path = result["compute"], result["merged"]
-        outcomes = _evaluate(plan, policy_path, cell, console)
+        outcomes = _evaluate(plan, policy_path, cell, progress)
         record = {
             "cell": cell.name,
             "inputs": inputs,
@@ -184,7 +194,7 @@ def run_cell(plan: StudyPlan, cell: Cell, inputs: dict, data: dict, out: Path, c
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _evaluate(plan: StudyPlan, policy_path: str, cell: Cell, console) -> dict[str, list[int]]:
+def _evaluate(plan: StudyPlan, policy_path: str, cell: Cell, progress: bool) -> dict[str, list[int]]:
     """Per-episode success (0/1, in seed order) on the task and on each forgetting task."""
     from robosteer.evaluation import EvalConfig, PolicySource, evaluate
 
@@ -201,6 +211,6 @@ def _evaluate(plan: StudyPlan, policy_path: str, cell: Cell, console) -> dict[st
             image_size=plan.image_size,
             max_steps=plan.max_steps,
         )
-        results = evaluate(PolicySource(policy_path), config, progress=True, label=f"{cell.name} on {task}")
+        results = evaluate(PolicySource(policy_path), config, progress=progress, label=f"{cell.name} on {task}")
         outcomes[task] = [int(r["success"]) for r in sorted(results.episodes, key=lambda r: r["seed"])]
     return outcomes

@@ -14,19 +14,36 @@ from pathlib import Path
 from robosteer.errors import RobosteerError
 from robosteer.evaluation.paired import Contrast
 
-ARMS: tuple[str, ...] = ("zero", "full", "lora", "lora-matched", "steer", "steer-random", "steer-bottom")
+ARMS: tuple[str, ...] = (
+    "zero",
+    "full",
+    "lora",
+    "lora-matched",
+    "steer",
+    "steer-random",
+    "steer-bottom",
+    "steer-release",
+    "release-noheads",
+)
 """zero: the base untouched; full: every weight; lora: LoRA at LeRobot's targets (rank 16); lora-matched: LoRA on
 every linear layer with the rank that matches steer's trainable parameters; steer: the ranked top-k heads;
 steer-random: a stratified random draw of heads (a new draw per training seed, same stack x layer histogram);
-steer-bottom: the lowest-ranked heads of the same cells."""
-ARM_METHOD = {"full": "full", "lora": "lora", "lora-matched": "lora"} | {a: "steer" for a in ARMS if "steer" in a}
-ARM_LR = {"full": 3e-4, "lora": 1e-3, "lora-matched": 1e-3, "steer": 1e-3, "steer-random": 1e-3, "steer-bottom": 1e-3}
+steer-bottom: the lowest-ranked heads of the same cells; steer-release: the released Robotic Steering recipe (rank-16
+deltas on the ranked heads' q/o slices, rank-16 LoRA on every VLM MLP linear, the action projections in full);
+release-noheads: the same recipe without the head slices."""
+ARM_METHOD = {"full": "full", "lora": "lora", "lora-matched": "lora"} | {a: "steer" for a in ARMS[4:]}
+ARM_LR = {"full": 3e-4} | {arm: 1e-3 for arm in ARMS[2:]}
+RELEASE_ARMS = {"steer-release": True, "release-noheads": False}
+"""The release-recipe arms and whether they train head slices."""
+RELEASE_RECIPE = {"head_rank": 16, "mlp_rank": 16, "train_action_projections": True}
+"""The released recipe's settings (both release arms)."""
 """Peak learning rates per arm (override with ``lrs``); full finetuning of the small base needs ~3e-4."""
 CONTRASTS: tuple[Contrast, ...] = (
     Contrast("steer", "steer-random", "does choosing the heads by their ranking matter?"),
     Contrast("steer", "lora-matched", "at equal trainable parameters, do head slices beat LoRA?"),
     Contrast("steer", "lora", "does steer beat LoRA at LeRobot's default targets?"),
     Contrast("steer", "steer-bottom", "do the best-ranked heads beat the worst-ranked of the same layers?"),
+    Contrast("steer-release", "release-noheads", "does the head part of the released recipe add anything?"),
     Contrast("full", "zero", "is the held-out task learnable from these demos?"),
 )
 """Pre-declared contrasts (a contrast is reported when both of its arms are in the plan)."""

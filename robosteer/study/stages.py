@@ -81,6 +81,8 @@ def finetune_method(
     lr: float | None = None,
     progress: bool = True,
     lora_targets: str = "lerobot",
+    mlp_rank: int | None = None,
+    train_action_projections: bool = False,
 ) -> dict[str, Any]:
     """Finetune with ``robosteer.tuners.finetune`` (``merged/`` checkpoint written); returns paths and compute figures.
 
@@ -100,6 +102,8 @@ def finetune_method(
         lora_rank=lora_rank,
         lora_targets=lora_targets,
         head_rank=head_rank if steer else None,
+        mlp_rank=mlp_rank if steer else None,
+        train_action_projections=train_action_projections and steer,
         lr=lr,
         progress=progress,
     )

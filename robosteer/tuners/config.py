@@ -68,6 +68,9 @@ class FinetuneConfig:
     """steer: k/v rows: ``off``, ``own`` (refused under GQA/MQA) or ``shared`` (train the KV group once)."""
     train_action_projections: bool = False
     """steer: also train the action in/out projections (off by default, as it stops the backward early cut)."""
+    mlp_rank: int | None = None
+    """steer: also train rank-r deltas on every VLM MLP linear (with ``head_rank`` 16 and the action projections:
+    the released Robotic Steering recipe); None: off."""
     # -- LoRA options --
     lora_rank: int = 16
     """LoRA rank (the paper's baseline: 16)."""
@@ -97,7 +100,7 @@ class FinetuneConfig:
             raise RobosteerError(f"min_lr_ratio={self.min_lr_ratio} must be within [0, 1]")
         if self.warmup_steps is not None and not 0 <= self.warmup_steps <= self.steps:
             raise RobosteerError(f"warmup_steps={self.warmup_steps} must be within [0, steps={self.steps}]")
-        if self.method == "steer" and not self.heads:
+        if self.method == "steer" and not self.heads and self.mlp_rank is None and not self.train_action_projections:
             raise RobosteerError("method 'steer' needs heads: pass --heads heads.json (from `robosteer rank`)")
         self.betas = tuple(self.betas)
         self.heads = list(self.heads)

@@ -159,7 +159,7 @@ def finetune(
     out_dir = Path(out_dir)
     fingerprint = _fingerprint(policy)
     if config.method == "steer":
-        q_o_only = config.head_kv == "off" and not config.train_action_projections
+        q_o_only = config.head_kv == "off" and not config.train_action_projections and config.mlp_rank is None
         check_heads(policy, config.heads, config.heads_fingerprint, fingerprint, q_o_only)
     run_info = {"policy_fingerprint": fingerprint, "dataset": str(dataset_root) if dataset_root else None}
     if make_batches is None:
@@ -194,6 +194,7 @@ def finetune(
                 kv=config.head_kv,
                 rank=config.head_rank,
                 train_action_projections=config.train_action_projections,
+                mlp_rank=config.mlp_rank,
                 init_seed=config.seed,
             ),
         )

@@ -39,6 +39,11 @@ class HeadTunerConfig:
     reach the bottom of the action expert, which costs the speed-up."""
     action_projections: tuple[str, ...] = SMOLVLA_ACTION_PROJECTIONS
     """Module paths (relative to the policy model) of the action in/out projections; missing paths are skipped."""
+    mlp_rank: int | None = None
+    """Also train a rank-r low-rank delta (LoRA, B zero-init) on every linear of the MLPs of ``mlp_stacks``: the
+    released Robotic Steering recipe adds it to the head slices. None: off."""
+    mlp_stacks: tuple[str, ...] = ("vlm",)
+    """Stacks whose decoder layers' ``mlp`` linears get the ``mlp_rank`` delta."""
     init_seed: int = 0
     """Seed for the random A factor of low-rank deltas (B starts at zero so the tuned model starts identical)."""
 
@@ -49,10 +54,18 @@ class HeadTunerConfig:
             raise RobosteerError(f"rank={self.rank} must be >= 1, or None for full per-head deltas")
         if not (self.train_q or self.train_o or self.kv != "off"):
             raise RobosteerError("nothing to train: enable train_q, train_o or kv")
+        if self.mlp_rank is not None and self.mlp_rank < 1:
+            raise RobosteerError(f"mlp_rank={self.mlp_rank} must be >= 1, or None to leave the MLPs frozen")
         if len(set(self.heads)) != len(self.heads):
             raise RobosteerError(f"duplicate head names in {self.heads}; list each head once")
         self.heads = list(self.heads)
         self.action_projections = tuple(self.action_projections)
+        self.mlp_stacks = tuple(self.mlp_stacks)
+
+    @property
+    def trains_beyond_heads(self) -> bool:
+        """Whether anything but head slices trains (MLP deltas or the action projections)."""
+        return self.mlp_rank is not None or self.train_action_projections
 
     @property
     def scale(self) -> float:
@@ -63,6 +76,7 @@ class HeadTunerConfig:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["action_projections"] = list(self.action_projections)
+        out["mlp_stacks"] = list(self.mlp_stacks)
         return out
 
     @classmethod

@@ -43,7 +43,7 @@ class HeadTunerModel:
 
     def __init__(self, model: nn.Module, layout: HeadLayout, config: HeadTunerConfig):
         self.model, self.layout, self.config = model, layout, config
-        if not config.heads:
+        if not config.heads and not config.trains_beyond_heads:
             raise RobosteerError("no heads to tune: pass the 'selected' heads of a heads.json (robosteer rank)")
         try:
             head_ids = layout.validate_heads(config.heads)
@@ -71,6 +71,8 @@ class HeadTunerModel:
             )
             setattr(attn, proj, layer)
             self.wrapped[f"{module_path}.{proj}"] = layer
+        if config.mlp_rank is not None:
+            self._wrap_mlps(generator)
         self.action_modules: dict[str, nn.Module] = {}
         if config.train_action_projections:
             for path in config.action_projections:
@@ -85,6 +87,31 @@ class HeadTunerModel:
                     f"train_action_projections is on but none of {list(config.action_projections)} "
                     "exists in this policy; set action_projections to its module paths"
                 )
+
+    def _wrap_mlps(self, generator: torch.Generator) -> None:
+        """A low-rank delta over all output rows of every MLP linear of ``mlp_stacks`` (i.e. plain LoRA there),
+        except in a layer whose output never reaches the action (the last VLM layer of a policy with an expert)."""
+        from robosteer.validation import unreachable_heads
+
+        sites = [site for site in self.layout if site.stack in self.config.mlp_stacks]
+        dead = set(unreachable_heads([f"{s.stack}.L{s.layer}.H0" for s in sites], self.layout.heads()))
+        for site in sites:
+            if f"{site.stack}.L{site.layer}.H0" in dead:
+                continue
+            mlp_path = f"{site.module_path.rsplit('.', 1)[0]}.mlp"
+            try:
+                mlp = self.model.get_submodule(mlp_path)
+            except AttributeError:
+                raise RobosteerError(
+                    f"{site.stack}.L{site.layer} has no MLP at {mlp_path}; set mlp_rank=None for this architecture"
+                ) from None
+            for name, base in list(mlp.named_children()):
+                if isinstance(base, nn.Linear):
+                    label = f"{site.stack}.L{site.layer}.mlp.{name}"
+                    rows = [slice(0, base.out_features)]
+                    layer = HeadDeltaLinear(base, [label], rows, ROWS, self.config.mlp_rank, 1.0, generator)
+                    setattr(mlp, name, layer)
+                    self.wrapped[f"{mlp_path}.{name}"] = layer
 
     def _plan(self, head_ids: list[HeadId]) -> dict[tuple[str, str], list[tuple[str, slice]]]:
         """``{(module_path, proj): [(label, slice), ...]}`` in a fixed order."""
@@ -127,10 +154,15 @@ class HeadTunerModel:
         return sum(p.numel() for p in self.trainable_parameters())
 
     def lowest_layers(self) -> dict[str, int]:
-        """Per stack, the lowest chosen layer: backward stops there."""
+        """Per stack, the lowest tuned layer (chosen head or MLP delta; the action projections reach layer 0 of
+        every stack they feed): backward stops there."""
+        layers = [(head.stack, head.layer) for head in self.head_ids]
+        layers += [_stack_layer(layer.labels[0]) for path, layer in self.wrapped.items() if ".mlp." in layer.labels[0]]
+        if self.action_modules:
+            layers += [(site.stack, 0) for site in self.layout if site.stack != "vlm"]
         out: dict[str, int] = {}
-        for head in self.head_ids:
-            out[head.stack] = min(out.get(head.stack, head.layer), head.layer)
+        for stack, layer in layers:
+            out[stack] = min(out.get(stack, layer), layer)
         return out
 
     # -- merge -----------------------------------------------------------------------------------------------------
@@ -157,7 +189,7 @@ class HeadTunerModel:
         return self._restore_linears()
 
     def unload(self) -> nn.Module:
-        """Remove the deltas without merging (the base model again)."""
+        """Remove the deltas without merging (the base model again, except action projections trained in full)."""
         self.unmerge()
         return self._restore_linears()
 
@@ -217,6 +249,12 @@ class HeadTunerModel:
                     f"{tuple(param.shape)}; the adapter belongs to another policy"
                 )
             param.copy_(tensors[key].to(param.dtype))
+
+
+def _stack_layer(label: str) -> tuple[str, int]:
+    """``("vlm", 3)`` from a label such as ``vlm.L3.mlp.gate_proj``."""
+    stack, layer = label.split(".")[:2]
+    return stack, int(layer[1:])
 
 
 def read_adapter_config(adapter_dir: str | Path) -> dict:

@@ -15,13 +15,14 @@ export PYOPENGL_PLATFORM ?= egl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test bench lint clean help franka-msgs
+.PHONY: setup demo test test-fast bench lint clean help franka-msgs
 
 help:
 	@echo "make setup  - create $(VENV) (Python 3.12) and install robosteer with extras [$(EXTRAS)]"
 	@echo "              (make setup TELEOP=1 adds [teleop]: keyboard/SpaceMouse teleoperation)"
 	@echo "make demo   - run the robosteer loop on the embedded base policy"
 	@echo "make test   - run the test suite"
+	@echo "make test-fast - the tests not marked slow (pytest -m 'not slow'): under a minute on 2 cores"
 	@echo "make franka-msgs - build the generated franka_msgs the gripper test needs (make test does it first)"
 	@echo "make bench  - print the performance figures (robosteer bench --micro)"
 	@echo "make lint   - ruff, and lint-imports: the layer contracts of docs/architecture.md"
@@ -51,6 +52,10 @@ test: export ROBOSTEER_FRANKA_MSGS ?= $(abspath $(FRANKA_MSGS))/install
 test: setup
 	@$(MAKE) --no-print-directory franka-msgs || true
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The fast lane: everything but the tests marked slow (ROS over DDS, studies, multi-process recording, ...).
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 bench: setup
 	$(VENV)/bin/robosteer bench --micro

@@ -512,7 +512,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+# The resume cases load a finetuning run's checkpoint (about 0.7 s each): slow, so `make test-fast` leaves them out.
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.name, marks=pytest.mark.slow if c.name.startswith("resume") else ()) for c in CASES],
+)
 def test_bad_input_is_one_line_exit_2(case: Case, world, tmp_path):
     if case.name == "finetune non-empty out":
         (tmp_path / "run").mkdir()
@@ -611,6 +615,7 @@ def _fuzz(file: Path, folder: Path, contents: st.SearchStrategy[str], args: list
     run()
 
 
+@pytest.mark.slow
 def test_fuzz_heads_adapter_and_info_json(world, tmp_path):
     count: list[int] = []
     heads = json.loads(world["heads"].read_text())
@@ -684,6 +689,7 @@ def _frames(writer, n: int = 4) -> None:
         writer.add_frame(obs, rng.normal(size=8), "pick the cube")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("episodes_before", [0, 1])
 def test_ctrl_c_while_saving_finishes_the_episode_then_stops(tmp_path, episodes_before):
 
@@ -742,6 +748,7 @@ def test_library_errors_are_recognised_as_bad_input():
     assert _library_error(SafetensorError("header")) and not _library_error(ValueError("a bug"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_eval_worker_start_up_is_clean(tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the fork server starts: no traceback
     from any process, no results folder, no process left behind."""

@@ -79,6 +79,7 @@ def test_pretrain_config_rejects_bad_input(tmp_path):
     assert PretrainConfig(out=tmp_path, episodes_per_task=(5,)).episodes_per_task == (5, 5, 5)
 
 
+@pytest.mark.slow
 def test_pretraining_pipeline_end_to_end_tiny(tmp_path):
     """Record 1 expert episode, train a tiny SmolVLA 3 steps, evaluate 1 episode, write checkpoint + card."""
     from robosteer.policies import load_policy
@@ -107,6 +108,7 @@ def test_pretraining_pipeline_end_to_end_tiny(tmp_path):
     assert load_policy(policy_dir).layout.heads()[:2] == ["vlm.L0.H0", "vlm.L0.H1"]
 
 
+@pytest.mark.slow
 def test_parallel_recording_equals_sequential_recording(tmp_path):
     """Two worker processes + LeRobot's aggregate_datasets give the same frames and labels as one process."""
     from lerobot.datasets import LeRobotDataset

@@ -53,6 +53,7 @@ def _full_batch(policy, dataset):
     return next(iter(torch.utils.data.DataLoader(data, batch_size=len(data))))
 
 
+@pytest.mark.slow
 def test_cli_steer_writes_adapter_and_merged_checkpoint(dataset, base_dir, tmp_path):
     from robosteer.cli import app
     from robosteer.policies import load_policy
@@ -124,6 +125,7 @@ def test_cli_refuses_heads_of_another_policy(dataset, base_dir, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["steer", "lora"])
 def test_a_few_steps_reduce_the_loss(method, dataset, base_dir, tmp_path):
     from robosteer.policies import load_policy
@@ -154,6 +156,7 @@ def test_dataset_without_the_policy_cameras_is_refused(base_dir, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_heads_that_cannot_reach_the_action_are_reported(dataset, base_dir, tmp_path):
     from robosteer.policies import load_policy
 
@@ -166,6 +169,7 @@ def test_heads_that_cannot_reach_the_action_are_reported(dataset, base_dir, tmp_
     assert not any("lm_expert" in name for name in dead)
 
 
+@pytest.mark.slow
 def test_dataset_statistics_travel_with_the_adapter(dataset, tmp_path):
     from robosteer.policies import load_policy, make_tiny_smolvla
 
@@ -182,6 +186,7 @@ def test_dataset_statistics_travel_with_the_adapter(dataset, tmp_path):
     assert abs(_fixed_loss(load_policy(tmp_path / "neutral"), batch) - merged) > 1e-3
 
 
+@pytest.mark.slow
 def test_benchmark_reports_every_ratio(base_dir, capsys):
     from robosteer.policies import load_policy
     from robosteer.tuners.bench import bench_batch, benchmark_steer_vs_lora, default_bench_heads

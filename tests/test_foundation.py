@@ -62,6 +62,7 @@ def test_lerobot_dataset_roundtrip_with_delta_timestamps(tmp_path):
     assert last["action_is_pad"].tolist() == [False, True, True]
 
 
+@pytest.mark.slow
 @pytest.mark.ros
 def test_two_rclpy_processes_exchange_joint_state(ros_domain_id):
     out = doctor.ros_pubsub_roundtrip(timeout_s=20, domain_id=ros_domain_id)

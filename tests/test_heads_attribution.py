@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from robosteer.heads import controls, scores, selection, stability
@@ -22,6 +23,7 @@ def _physical_on(features, actions, episodes):
     return score_on
 
 
+@pytest.mark.slow
 def test_stability_high_for_graded_signal_and_near_zero_for_noise():
     gen = torch.Generator().manual_seed(0)
     episodes = _episodes()

@@ -123,6 +123,7 @@ def test_tiny_llama_layout_maps_heads():
         assert changed == _columns(site, [head.head]), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["pi0", "pi05"])
 def test_pi_layouts_on_meta_device(kind):
     """pi0/pi05 only accept full-size Gemma in lerobot 0.6.1: build them on the meta device (no memory)."""

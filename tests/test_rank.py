@@ -99,6 +99,7 @@ def test_too_few_episodes_and_no_keyframes(tmp_path, tiny_policy, demo_root):
 
 
 # -- ranking ---------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_rank_writes_artifacts(tiny_policy, demo_root, tmp_path):
     ranking = rank_heads(
         tiny_policy, demo_root, RankConfig(**FAST, weights={"physical": 1, "visual": 0.5, "linguistic": 0.5})
@@ -133,6 +134,7 @@ def test_rank_writes_artifacts(tiny_policy, demo_root, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_rank_deterministic_and_cached(tiny_policy, demo_root):
     config = RankConfig(**FAST, episodes=3)
     first = rank_heads(tiny_policy, demo_root, config)
@@ -149,6 +151,7 @@ def test_greedy_selection(tiny_policy, demo_root):
     assert len(ranking.selected) == 3 and len(ranking.cv["greedy_mse"]) == 3
 
 
+@pytest.mark.slow
 def test_min_layer_keeps_low_layers_out_of_the_selection(tiny_policy, demo_root):
     """Heads below --min-layer are scored (same scores as without the floor) but never selected."""
     unrestricted = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, episodes=3))
@@ -181,6 +184,7 @@ def test_mean_ablation_moves_actions(tiny_policy, demo_root):
 
 
 # -- command line ----------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_rank(tiny_policy, demo_root, tmp_path):
     from typer.testing import CliRunner
 
@@ -288,6 +292,7 @@ def test_causal_means_match_a_manual_per_step_computation(tiny_policy, demo_root
         assert torch.allclose(means[head][call], expected, atol=1e-5), head
 
 
+@pytest.mark.slow
 def test_release_protocol_quota_and_control_selections(tiny_policy, demo_root, tmp_path):
     release = rank_heads(tiny_policy, demo_root, RankConfig(**FAST, protocol="release"))
     assert release.policy["clean_pass"] and release.policy["expert_call"] == tiny_policy.model.config.num_steps

@@ -54,6 +54,7 @@ def test_video_encoding_leaves_the_thread_on_the_normal_scheduler(tmp_path):
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
+@pytest.mark.slow
 def test_append_adds_episodes_and_other_features_are_refused(recorded, tmp_path):
     with pytest.raises(RobosteerError, match="already holds a dataset"):
         record_dataset("pick_cube", 1, recorded, image_size=32, progress=False)
@@ -98,6 +99,7 @@ RECORDER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_episode_loses_only_that_episode(tmp_path):
     root = tmp_path / "killed"
     script = tmp_path / "recorder.py"

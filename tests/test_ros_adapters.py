@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 pytest.importorskip("rclpy")
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 pytest.importorskip("rclpy")
 pytest.importorskip("sim")

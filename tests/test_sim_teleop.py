@@ -19,6 +19,7 @@ def moves(velocity, steps, **kwargs):
     return [TeleopCommand(velocity=np.array(velocity, dtype=float), **kwargs) for _ in range(steps)]
 
 
+@pytest.mark.slow
 def test_scripted_teleop_records_saved_episodes_and_drops_discarded(tmp_path):
     script = (
         [TeleopCommand(event="start")]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from robosteer.tuners.scale import count_at_scale
 
 
+@pytest.mark.slow
 def test_pi0_counts_on_meta_device_match_head_arithmetic():
     result = count_at_scale("pi0", n_heads=2, head_ranks=(4,), lora_rank=16)
     counts = result["counts"]

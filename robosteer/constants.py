@@ -5,6 +5,8 @@ The sim suite, the ROS 2 nodes, datasets and policies all use these names.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 OBS_STATE = "observation.state"
 """(8,) float32: 7 arm joint positions [rad] + gripper width [m] (0 = closed, 0.08 = open)."""
 OBS_IMAGES_PREFIX = "observation.images."
@@ -20,6 +22,9 @@ IMAGE_SIZE = 96
 """Default image height = width in pixels."""
 FPS = 15
 """Default policy/control rate in Hz."""
+EMBEDDED_POLICY_DIR = Path(__file__).resolve().parent / "policies" / "embedded"
+"""Where the embedded base policy's checkpoint lives (``embedded`` on the command line), defined here so that the
+shared helpers can name it without importing the policy code (torch)."""
 
 N_ARM_JOINTS = 7
 STATE_DIM = N_ARM_JOINTS + 1

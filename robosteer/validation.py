@@ -18,7 +18,7 @@ import math
 import re
 from pathlib import Path
 
-from robosteer.constants import ACTION, OBS_STATE
+from robosteer.constants import ACTION, EMBEDDED_POLICY_DIR, OBS_STATE
 from robosteer.errors import RobosteerError
 
 _HEAD_NAME = re.compile(r"^(?P<stack>[a-z_]+)\.L(?P<layer>\d+)\.H(?P<head>\d+)$")
@@ -304,9 +304,7 @@ def policy_input_features(policy: str | Path | None) -> dict | None:
     if policy is None or str(policy) == "expert":
         return None
     if str(policy) == "embedded":
-        from robosteer.policies.loading import EMBEDDED_DIR
-
-        path = EMBEDDED_DIR / "config.json"
+        path = EMBEDDED_POLICY_DIR / "config.json"
     else:
         path = Path(policy) / "config.json"
     try:

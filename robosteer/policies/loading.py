@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from robosteer.constants import EMBEDDED_POLICY_DIR
 from robosteer.errors import RobosteerError
 from robosteer.policies.layouts import SUPPORTED_POLICY_TYPES, layout_for_policy
 from robosteer.policies.robot_policy import VLM_SUBDIR, RobotPolicy
@@ -20,7 +21,7 @@ from robosteer.policies.smolvla_builder import (
 )
 from robosteer.policies.vlm_folder import VlmSpec
 
-EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+EMBEDDED_DIR = EMBEDDED_POLICY_DIR
 """The base SmolVLA shipped with the package (``robosteer pretrain`` wrote it; see its MODEL_CARD.md)."""
 _WEIGHTS = "model.safetensors"
 THREADS_ENV = "ROBOSTEER_TORCH_THREADS"

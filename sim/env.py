@@ -73,6 +73,9 @@ class FrankaTabletopEnv(gym.Env):
         self.setpoint = np.array(HOME_QPOS)
         self.defaults = layout.snapshot_defaults(self.model)
         self._renderer: mujoco.Renderer | None = None
+        self.render_images = True
+        """False: ``step`` returns only ``observation.state`` (no camera render); a chunked policy that reads images
+        once per chunk calls :meth:`observe` at chunk boundaries instead (rendering is most of a step's cost)."""
 
         limits = self.robot.limits
         act_low = np.append(limits[:, 0], 0.0).astype(np.float32)
@@ -171,11 +174,17 @@ class FrankaTabletopEnv(gym.Env):
         self._renderer.update_scene(self.data, camera=self.ids.cameras[camera])
         return self._renderer.render().copy()
 
-    def _observation(self) -> dict:
+    def observe(self) -> dict:
+        """The full observation of the current state (state and every camera), whatever ``render_images`` says."""
         obs = {OBS_STATE: self.state()}
         for cam in self.cameras:
             obs[image_key(cam)] = self._render_camera(cam)
         return obs
+
+    def _observation(self) -> dict:
+        if self.render_images:
+            return self.observe()
+        return {OBS_STATE: self.state()}
 
     def _info(self, success: bool, clipped: bool) -> dict:
         return {

@@ -1,5 +1,6 @@
 """Evaluation in the real MuJoCo suite: the scripted expert as a policy, determinism for a seed, artifacts."""
 
+import dataclasses
 import json
 
 import pytest
@@ -103,3 +104,32 @@ def test_eval_command_writes_results(tmp_path):
     data = json.loads((out / "results.json").read_text())
     assert data["meta"]["policy"] == "expert" and data["cells"][0]["episodes"] == 2
     assert "pick_cube" in result.output
+
+
+def test_batched_episodes_depend_only_on_their_seed(tmp_path):
+    """Batched evaluation (one policy call per chunk for several envs, cameras rendered only at chunk boundaries):
+    an episode's record does not depend on its neighbours in the batch; episodes that end between chunk boundaries
+    (10 steps, 4 actions per chunk) leave their slot to the next episode; a video episode still gets its mp4."""
+    from robosteer.evaluation.batched import BatchedEpisodeRunner
+    from robosteer.evaluation.rollout import EpisodeJob
+    from robosteer.policies import make_tiny_smolvla
+
+    policy = make_tiny_smolvla(seed=0)
+    policy.model.eval()
+    kwargs = dict(image_size=32, max_steps=10)
+    video = str(tmp_path / "seed4.mp4")
+    jobs = [EpisodeJob("place_cube", "none", s, video if s == 4 else None) for s in (3, 4, 5)]
+    jobs.append(EpisodeJob("place_cube", "lighting", 3))
+    together = {(r["variation"], r["seed"]): r for r in BatchedEpisodeRunner(policy, batch=3, **kwargs).run_many(jobs)}
+    alone = BatchedEpisodeRunner(policy, batch=1, **kwargs).run_many([EpisodeJob("place_cube", "none", 4)])[0]
+    assert set(together) == {("none", 3), ("none", 4), ("none", 5), ("lighting", 3)}
+    assert all(r["length"] == 10 for r in together.values())
+    assert together[("none", 4)]["final_state"] == pytest.approx(alone["final_state"], abs=1e-4)
+    assert together[("none", 3)]["final_state"] != together[("none", 4)]["final_state"]
+    assert (tmp_path / "seed4.mp4").stat().st_size > 0
+
+    config = EvalConfig(tasks=("place_cube",), episodes=3, workers=1, videos_per_cell=0, image_size=32, max_steps=6)
+    results = evaluate(policy, dataclasses.replace(config, batch=2), progress=False)
+    assert sorted(r["seed"] for r in results.episodes) == [0, 1, 2] and results.meta["batch"] == 2
+    with pytest.raises(RobosteerError, match="--batch"):
+        EvalConfig(batch=0)

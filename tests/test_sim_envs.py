@@ -41,6 +41,18 @@ def test_same_seed_same_first_frame_and_different_seed_differs():
     env.close()
 
 
+def test_observations_without_renders_until_observed():
+    env = gym.make("robosteer/PickCube-v0", image_size=32, disable_env_checker=True)
+    first, _ = env.reset(seed=3)
+    env.unwrapped.render_images = False  # a chunked policy reads images once per chunk: render only then
+    obs, *_ = env.step(first[OBS_STATE])
+    assert set(obs) == {OBS_STATE}
+    full = env.unwrapped.observe()
+    assert set(full) == set(first) and full[image_key("front")].shape == (32, 32, 3)
+    np.testing.assert_array_equal(full[OBS_STATE], obs[OBS_STATE])
+    env.close()
+
+
 def test_info_and_labels_have_the_contract_keys():
     env = gym.make("robosteer/PushCube-v0", cameras=(), variations="train")
     _, info = env.reset(seed=0)

@@ -65,7 +65,7 @@ def bench(
     sections: str = typer.Option(
         None,
         "--sections",
-        help="--micro: only these sections, comma separated (sim, policy, rank, tuners, scale, ros).",
+        help="--micro: only these sections, comma separated (sim, policy, eval, train, rank, tuners, scale, ros).",
     ),
 ) -> None:
     """Compare zero-shot / LoRA / steer / full finetuning from a few demonstrations on identical seeds."""

@@ -68,6 +68,10 @@ class EvalConfig:
     start_method: str | None = None
     """Worker start method; None = ``forkserver`` (workers fork from a server that imported torch/lerobot once).
     ``fork`` hands a live policy over but hangs if this process has rendered with EGL; ``spawn`` re-imports all."""
+    batch: int = 1
+    """Episodes each worker steps together, with one batched policy call per action chunk and camera renders only at
+    chunk boundaries (1: one episode at a time, the path every stored study cell used). Episodes keep their seeds
+    but draw their policy noise differently, so compare policies evaluated with the same ``batch`` setting."""
     videos_per_cell: int = 1
     """How many of each cell's first episodes are saved as mp4 (0 = none)."""
     image_size: int = 96
@@ -92,6 +96,8 @@ class EvalConfig:
             raise RobosteerError(f"--workers must be >= 0 (0 = one per core), got {self.workers}")
         if self.start_method not in (None, "fork", "spawn", "forkserver"):
             raise RobosteerError(f"start_method={self.start_method!r}: use fork, spawn or forkserver")
+        if self.batch < 1:
+            raise RobosteerError(f"--batch must be >= 1 (1: one episode at a time), got {self.batch}")
         if self.videos_per_cell < 0:
             raise RobosteerError(f"--videos must be >= 0, got {self.videos_per_cell}")
         if self.image_size < 16:

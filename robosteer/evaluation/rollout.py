@@ -140,23 +140,28 @@ class EpisodeRunner:
                     break
         if frames is not None:
             write_mp4(frames, Path(job.video_path), fps=self.video_fps)
-        return {
-            "task": job.task,
-            "variation": job.variation,
-            "seed": job.seed,
-            "success": success,
-            "length": length,
-            "instruction": instruction,
-            "labels": {k: _jsonable(v) for k, v in labels.items()},
-            "final_state": [round(float(x), 6) for x in np.asarray(obs[OBS_STATE]).ravel()],
-            "video": job.video_path,
-        }
+        return episode_record(job, success, length, instruction, labels, obs)
 
     def close(self) -> None:
         for env in self._envs.values():
             env.close()
         self._envs.clear()
         self._actors.clear()
+
+
+def episode_record(job: EpisodeJob, success: bool, length: int, instruction: str, labels: dict, obs: dict) -> dict:
+    """An episode's JSON-ready record (success, length, instruction, labels, final state, video)."""
+    return {
+        "task": job.task,
+        "variation": job.variation,
+        "seed": job.seed,
+        "success": success,
+        "length": length,
+        "instruction": instruction,
+        "labels": {k: _jsonable(v) for k, v in labels.items()},
+        "final_state": [round(float(x), 6) for x in np.asarray(obs[OBS_STATE]).ravel()],
+        "video": job.video_path,
+    }
 
 
 def _jsonable(value):
@@ -191,3 +196,20 @@ def init_worker(policy_or_source, runner_kwargs: dict, torch_threads: int) -> No
 
 def run_job_in_worker(job: EpisodeJob) -> dict[str, Any]:
     return _WORKER["runner"].run(job)
+
+
+def run_jobs_batched_in_worker(jobs: list[EpisodeJob], batch: int) -> list[dict[str, Any]]:
+    """A group of episodes stepped ``batch`` at a time by this worker's policy (see ``evaluation.batched``)."""
+    from robosteer.evaluation.batched import BatchedEpisodeRunner
+
+    runner = _WORKER["runner"]
+    if "batched" not in _WORKER:
+        _WORKER["batched"] = BatchedEpisodeRunner(
+            runner.policy,
+            batch=batch,
+            image_size=runner.image_size,
+            max_steps=runner.max_steps,
+            env_kwargs=runner.env_kwargs,
+            video_fps=runner.video_fps,
+        )
+    return _WORKER["batched"].run_many(jobs)

@@ -9,6 +9,7 @@ sim suite once (plain ``fork`` deadlocks once the parent has opened an EGL conte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from robosteer.errors import RobosteerError
+from robosteer.evaluation.batched import BatchedEpisodeRunner, policy_batches
 from robosteer.evaluation.config import EvalConfig, PolicySource
 from robosteer.evaluation.report import EvalResults, summarize_cells
 from robosteer.evaluation.rollout import (
@@ -29,6 +31,7 @@ from robosteer.evaluation.rollout import (
     init_worker,
     load_policy_from_source,
     run_job_in_worker,
+    run_jobs_batched_in_worker,
 )
 from robosteer.interrupts import interrupts_deferred
 
@@ -91,7 +94,14 @@ def evaluate(
     t0 = time.perf_counter()
     # Load once here, so a bad checkpoint or adapter fails before any episode (fork workers also inherit it).
     live = policy if source is None else load_policy_from_source(source)
-    if n_workers == 1:
+    batch = config.batch if policy_batches(live) else 1
+    if n_workers == 1 and batch > 1:
+        runner = BatchedEpisodeRunner(live, batch=batch, **runner_kwargs)
+        try:
+            records = _run_batched(runner, jobs, progress, label)
+        finally:
+            runner.close()
+    elif n_workers == 1:
         runner = EpisodeRunner(live, **runner_kwargs)
         try:
             records = _run_all(jobs, runner.run, progress, label)
@@ -110,8 +120,12 @@ def evaluate(
                     initializer=_quiet_worker,
                     initargs=(handed, runner_kwargs, torch_threads()),  # 1 unless ROBOSTEER_TORCH_THREADS says
                 )
-                futures = [pool.submit(run_job_in_worker, job) for job in jobs]
-            records = _run_all(futures, None, progress, label)
+                if batch > 1:
+                    groups = _job_groups(jobs, n_workers, batch)
+                    futures = [pool.submit(run_jobs_batched_in_worker, group, batch) for group in groups]
+                else:
+                    futures = [pool.submit(run_job_in_worker, job) for job in jobs]
+            records = _run_all(futures, None, progress, label, total=len(jobs))
         except BaseException:  # Ctrl-C or a failed episode: stop the workers now, write nothing
             if pool is not None:
                 _stop_pool(pool)
@@ -133,6 +147,7 @@ def evaluate(
         "max_steps": config.max_steps,
         "env_kwargs": {key: str(value) for key, value in config.extra_env_kwargs.items()},
         "workers": n_workers,
+        "batch": batch,
         "start_method": start_method if n_workers > 1 else None,
         "wall_time_s": round(wall, 2),
         "machine": {
@@ -189,11 +204,37 @@ def _start_forkserver() -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run_all(items, run_one, progress: bool, label: str | None) -> list[dict]:
-    """Run jobs (``run_one(job)``) or collect futures (``run_one is None``) with a progress bar."""
+def _job_groups(jobs: list, n_workers: int, batch: int) -> list[list]:
+    """Jobs dealt into groups of about two batches (enough to keep a worker's slots busy, small enough for the
+    progress bar and the load balance)."""
+    n_groups = max(n_workers, -(-len(jobs) // (2 * batch)))
+    return [jobs[k::n_groups] for k in range(n_groups) if jobs[k::n_groups]]
+
+
+def _run_all(items, run_one, progress: bool, label: str | None, total: int | None = None) -> list[dict]:
+    """Run jobs (``run_one(job)``) or collect futures (``run_one is None``) with a progress bar; a job or future may
+    also give a list of episode records (a batched group), counted episode by episode."""
+    records: list[dict] = []
+    with _progress_bar(label, total or len(items), progress) as advance:
+        iterator = as_completed(items) if run_one is None else items
+        for item in iterator:
+            result = item.result() if run_one is None else run_one(item)
+            done = result if isinstance(result, list) else [result]
+            records.extend(done)
+            advance(done)
+    return records
+
+
+def _run_batched(runner: BatchedEpisodeRunner, jobs: list[EpisodeJob], progress: bool, label: str | None):
+    with _progress_bar(label, len(jobs), progress) as advance:
+        return runner.run_many(jobs, on_done=lambda record: advance([record]))
+
+
+@contextlib.contextmanager
+def _progress_bar(label: str | None, total: int, enabled: bool):
+    """A rich progress bar over episodes; yields ``advance(records)``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    records = []
     columns = (
         TextColumn("[bold]eval[/] {task.description}"),
         BarColumn(),
@@ -201,14 +242,15 @@ def _run_all(items, run_one, progress: bool, label: str | None) -> list[dict]:
         TextColumn("success {task.fields[successes]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task_id = bar.add_task(label or "", total=len(items), successes=0)
-        iterator = as_completed(items) if run_one is None else items
-        for item in iterator:
-            record = item.result() if run_one is None else run_one(item)
-            records.append(record)
-            bar.update(task_id, advance=1, successes=sum(r["success"] for r in records))
-    return records
+    successes = [0]
+    with Progress(*columns, disable=not enabled, transient=False) as bar:
+        task_id = bar.add_task(label or "", total=total, successes=0)
+
+        def advance(records: list[dict]) -> None:
+            successes[0] += sum(bool(r["success"]) for r in records)
+            bar.update(task_id, advance=len(records), successes=successes[0])
+
+        yield advance
 
 
 def _fingerprint(live) -> str | None:

@@ -104,6 +104,23 @@ class RobotPolicy:
         chunk = self.postprocessor(chunk)
         return chunk[0].detach().cpu().numpy().astype(np.float32)
 
+    @torch.no_grad()
+    def predict_action_chunks(
+        self, observations: list[dict[str, Any]], tasks: list[str], generators: list[torch.Generator]
+    ) -> np.ndarray:
+        """Action chunks (N, chunk_size, action_dim) for N observations in one model call; chunk i's flow-matching
+        noise comes from ``generators[i]``, so it does not depend on the other observations of the batch."""
+        singles = [self.observation_to_batch(obs, task) for obs, task in zip(observations, tasks, strict=True)]
+        batch: dict[str, Any] = {TASK: list(tasks)}
+        for key in singles[0]:
+            if key != TASK:
+                batch[key] = torch.cat([single[key] for single in singles])  # (N, ...)
+        shape = (self.config.chunk_size, self.config.max_action_dim)
+        noise = torch.stack([torch.randn(shape, generator=g) for g in generators])  # (N, chunk_size, max_action_dim)
+        noise = noise.to(next(self.model.parameters()).device)
+        chunks = self.model.predict_action_chunk(self.preprocessor(batch), noise=noise)  # (N, T, A), normalised
+        return self.postprocessor(chunks).detach().cpu().numpy().astype(np.float32)
+
     def reset(self) -> None:
         """Clear the action queue (call at every episode start)."""
         self.model.reset()

@@ -1,7 +1,9 @@
 """``robosteer bench --micro``: the performance figures the issues name, measured on this machine and printed.
 
 Sections (each one independent; a failing section is reported and the others still run):
-sim steps/s (with and without cameras), policy actions/s (with action chunking), head-ranking time split
+sim steps/s (with and without cameras), policy actions/s (with action chunking), evaluation episodes/s one at a
+time vs batched, finetuning wall time / (step time x steps) with video decoding vs in-memory demos, head-ranking
+time split
 (``robosteer.study.rank_bench``), steer vs LoRA step time / parameters / memory (``robosteer.tuners.bench``), the same parameter ratios on full-size pi0
 built on the meta device (``robosteer.tuners.scale``), and the ROS 2
 observation-to-command latency (``ros_nodes.bench``, when rclpy is installed).
@@ -17,6 +19,8 @@ TARGETS = {
     "sim_steps_per_s_rendered": (">=", 150.0),
     "sim_steps_per_s_no_render": (">=", 2000.0),
     "policy_actions_per_s": (">=", 30.0),
+    "eval_speedup": (">=", 4.0),
+    "train_wall_over_steps_in_memory": ("<=", 1.3),
     "rank_total_s": ("<=", 20.0),
     "param_ratio": ("<=", 1 / 30),
     "step_time_ratio": ("<=", 0.6),
@@ -78,6 +82,56 @@ def bench_policy(policy: str | None = None) -> dict[str, Any]:
     }
 
 
+def bench_eval(policy: str | None = None, task: str = "pick_cube", episodes: int = 32, batch: int = 8) -> dict:
+    """Episodes/s of the same evaluation one episode at a time (the default) and batched (``--batch``), both with one
+    worker per core, with each path's success count (the two draw their policy noise differently)."""
+    from robosteer.evaluation import EvalConfig, PolicySource, evaluate
+
+    out: dict[str, Any] = {"task": task, "episodes": episodes, "batch": batch}
+    for name, size in (("one_at_a_time", 1), ("batched", batch)):
+        config = EvalConfig(tasks=(task,), episodes=episodes, videos_per_cell=0, batch=size)
+        t0 = time.perf_counter()
+        results = evaluate(PolicySource(policy or "embedded"), config, progress=False)
+        wall = time.perf_counter() - t0
+        out[f"eval_episodes_per_s_{name}"] = episodes / wall
+        out[f"eval_successes_{name}"] = sum(bool(r["success"]) for r in results.episodes)
+        print(f"eval {name}: {episodes / wall:.3f} episodes/s, {out[f'eval_successes_{name}']}/{episodes} successes")
+    out["eval_speedup"] = out["eval_episodes_per_s_batched"] / out["eval_episodes_per_s_one_at_a_time"]
+    return out
+
+
+def bench_train(policy: str | None = None, task: str = "place_cube", demos: int = 4, steps: int = 40) -> dict:
+    """Finetuning (steer on the ranked heads' shape: 20 expert heads) wall time / (mean step time x steps), reading
+    the demos through LeRobot's video-decoding DataLoader (before) and decoded once into memory (after)."""
+    import tempfile
+    from pathlib import Path
+
+    from robosteer.policies import load_policy
+    from robosteer.tuners import FinetuneConfig, finetune
+    from robosteer.tuners.data import make_batch_stream, open_dataset
+    from sim.recording import record_dataset
+
+    out: dict[str, Any] = {"demos": demos, "steps": steps}
+    with tempfile.TemporaryDirectory(prefix="robosteer-train-bench-") as tmp:
+        root = Path(tmp) / "demos"
+        record_dataset(task, demos, root, seed=0, progress=False)
+        for name, in_memory in (("decoding", False), ("in_memory", True)):
+            base = load_policy(policy or "embedded")
+            heads = [h for h in base.layout.heads() if h.startswith("expert.")][:20]
+            config = FinetuneConfig(heads=heads, steps=steps, batch_size=16, progress=False)
+            stream = make_batch_stream(open_dataset(base, root), 16, 0, steps, in_memory=in_memory)
+            t0 = time.perf_counter()
+            summary = finetune(base, root, config, Path(tmp) / name, make_batches=stream).summary
+            wall = time.perf_counter() - t0
+            ratio = wall / (summary["mean_step_time_s"] * steps)
+            out[f"train_wall_over_steps_{name}"] = ratio
+            out[f"train_step_s_{name}"] = summary["mean_step_time_s"]
+            print(
+                f"train ({name}): wall {wall:.1f} s = {ratio:.2f} x (step {summary['mean_step_time_s']:.3f} s x {steps})"
+            )
+    return out
+
+
 def bench_rank(policy: str | None = None) -> dict[str, Any]:
     from robosteer.study.rank_bench import benchmark_rank
 
@@ -129,6 +183,8 @@ def run_micro(
     runs: dict[str, Callable[[], dict]] = {
         "sim": bench_sim,
         "policy": lambda: bench_policy(policy),
+        "eval": lambda: bench_eval(policy),
+        "train": lambda: bench_train(policy),
         "rank": lambda: bench_rank(policy),
         "tuners": lambda: bench_tuners(policy),
         "scale": bench_scale,

@@ -44,6 +44,9 @@ def test_sim_waits_for_the_policy_and_resets_it_at_every_episode_start(ros_domai
             "task": "press_button",
             "start_when_ready_topic": "/fake_policy/ready",
             "policy_reset_service": "/fake_policy/reset",
+            # the handshake is under test, not the timeout: on 2 busy cores the probe's answer has taken over the
+            # default 1 s, and the sim then started the episode without counting the reset
+            "policy_reset_timeout_s": 10.0,
         }
         sim = ros.add(
             SimNode(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])

@@ -136,3 +136,13 @@ def test_lanes_run_cells_in_parallel_processes_and_resume(tiny_policy_dir, tmp_p
     assert len(mtimes) == 3
     run_plan(plan, out, console)  # the lanes' cells are valid for a one-lane run: nothing runs again
     assert {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*/cell.json")} == mtimes
+
+    from robosteer.study.sweep import run_lr_sweep
+
+    table = run_lr_sweep(plan, out, (0.5,), console)  # the study's seed-0 cells are the x1 column
+    for arm in ("full", "steer"):
+        assert set(table["arms"][arm]) == {"0.5", "1"}
+        assert table["arms"][arm]["0.5"]["lr"] == pytest.approx(0.5 * plan.lr(arm))
+    assert "zero" not in table["arms"] and (out / "lr-sweep" / "sweep.md").is_file()
+    swept = json.loads((out / "lr-sweep" / "x0.5" / "cells" / "steer__demos2__seed0" / "cell.json").read_text())
+    assert swept["inputs"]["lr"] == pytest.approx(0.5 * plan.lr("steer"))

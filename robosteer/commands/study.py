@@ -35,6 +35,12 @@ def study(
         help="Cells trained at once, each in its own process with 1 torch thread (2 suits 2 cores; see make bench).",
         min=1,
     ),
+    lr_sweep: str = typer.Option(
+        None,
+        "--lr-sweep",
+        help="Instead of the study: every trained arm at its rate times each factor (e.g. 0.3,3), seed 0, into "
+        "OUT/lr-sweep/ (reuses OUT's demos and ranking; the study's own seed-0 cells are the x1 column).",
+    ),
     max_cells: int = typer.Option(None, "--max-cells", help="Run at most this many missing cells, then stop."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells, what is stored and an estimated time."),
 ) -> None:
@@ -66,6 +72,17 @@ def study(
     if out.exists() and not out.is_dir():
         raise RobosteerError(f"--out {out} is a file: give a folder for the study")
     console = Console(highlight=False)
+    if lr_sweep:
+        from robosteer.study.sweep import render_sweep, run_lr_sweep
+
+        factors = tuple(float(f) for f in lr_sweep.split(","))
+        if not factors or min(factors) <= 0:
+            raise RobosteerError(f"--lr-sweep {lr_sweep!r}: give positive factors, e.g. 0.3,3")
+        if dry_run:
+            console.print(f"lr sweep: {len(factors)} x {len(plan.arms) - ('zero' in plan.arms)} cells", markup=False)
+            return
+        console.print(render_sweep(run_lr_sweep(plan, out, factors, console, lanes=lanes)), markup=False)
+        return
     describe(plan, out, console)
     if dry_run:
         return

@@ -27,6 +27,7 @@ SLOW_ELSEWHERE = frozenset(
         "tests/test_bench.py::test_bench_smoke_run_writes_every_artifact",
         "tests/test_eval.py::test_expert_as_policy_scores_at_least_95_percent",
         "tests/test_eval.py::test_evaluation_is_deterministic_for_a_seed",
+        "tests/test_eval.py::test_batched_episodes_depend_only_on_their_seed",
         "tests/test_tuners_memory.py::test_in_memory_batches_equal_the_dataset_batches",
     }
 )

@@ -1,4 +1,4 @@
-"""The head tuner's properties (DESIGN.md section 6), one shared table of (model, config) cases run through the same
+"""The head tuner's properties, one shared table of (model, config) cases run through the same
 checks: zero delta = identical outputs, only the chosen heads' slices change, merged = adapter output, merge/unmerge
 round trip, no gradient below the lowest chosen layer, adapters refused on another policy."""
 

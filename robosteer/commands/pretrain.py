@@ -11,7 +11,9 @@ import typer
 
 def pretrain(
     out: Path = typer.Option(
-        ..., "--out", help="Output folder: dataset/, policy/ (checkpoint + MODEL_CARD.md), train_log.jsonl, eval.json."
+        ...,
+        "--out",
+        help="Output folder: dataset/, policy/ (checkpoint + MODEL_CARD.md), log.jsonl, checkpoints/, eval.json.",
     ),
     tasks: str = typer.Option("pick_cube,push_cube,press_button", help="Comma-separated pretraining tasks."),
     episodes_per_task: str = typer.Option(

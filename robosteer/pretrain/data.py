@@ -95,3 +95,17 @@ def _episode_ends(episodes: torch.Tensor) -> torch.Tensor:
     for start, stop in zip(starts, stops, strict=True):
         ends[start:stop] = stop
     return torch.from_numpy(ends)
+
+
+def batch_stream(demos: InMemoryDemos, batch_size: int, chunk_size: int, seed: int):
+    """``make_batches(start_step)`` for :func:`robosteer.tuners.train.train_loop`: seeded random batches of
+    ``demos``; a resumed run skips the draws of the steps before ``start_step``, so it sees the same batches."""
+
+    def make_batches(start_step: int):
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(start_step):
+            torch.randint(len(demos), (batch_size,), generator=generator)  # the draw sample() makes
+        while True:
+            yield demos.sample(batch_size, chunk_size, generator)
+
+    return make_batches

@@ -7,7 +7,6 @@ success per task over seeded episodes -> checkpoint + MODEL_CARD.md. ``sim`` is 
 from __future__ import annotations
 
 import json
-import math
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,6 +17,7 @@ import torch
 from robosteer.errors import RobosteerError
 from robosteer.policies.smolvla_builder import SmolVLASpec
 from robosteer.policies.vlm_folder import VlmSpec
+from robosteer.tuners.config import FinetuneConfig
 
 BASE_SPEC = SmolVLASpec(
     vlm=VlmSpec(
@@ -47,7 +47,8 @@ class PretrainConfig:
     """Everything ``robosteer pretrain`` does, in one place (written into the model card)."""
 
     out: Path
-    """Output folder: ``dataset/``, ``policy/`` (checkpoint + MODEL_CARD.md), ``train_log.jsonl``, ``eval.json``."""
+    """Output folder: ``dataset/``, ``policy/`` (checkpoint + MODEL_CARD.md), the training loop's ``log.jsonl``,
+    ``train_summary.json`` and ``checkpoints/latest``, and ``eval.json``."""
     tasks: tuple[str, ...] = ("pick_cube", "push_cube", "press_button")
     """Pretraining tasks (sim task names)."""
     episodes_per_task: int | tuple[int, ...] = 50
@@ -61,7 +62,10 @@ class PretrainConfig:
     batch_size: int = 32
     """Frames per step."""
     lr: float = 5e-4
-    """Peak learning rate (linear warm-up over 5 % of the steps, cosine decay to 10 %)."""
+    """Peak learning rate of the shared training loop's schedule (``robosteer.tuners.train``): linear warm-up over
+    ``warmup_steps = max(1, steps // 20)`` (5 % of the steps), then cosine decay to ``min_lr_ratio = 0.1`` of the
+    peak; AdamW (betas 0.9/0.95, weight decay 1e-4), gradient norm clipped to 10, a log.jsonl line every 50 steps,
+    a checkpoint every 1000 steps (see :func:`training_config`)."""
     seed: int = 0
     """Seed of recording, initialisation, batch sampling and evaluation."""
     eval_episodes: int = 50
@@ -112,53 +116,50 @@ def record_demos(cfg: PretrainConfig, progress=None) -> Path:
     return record_jobs(jobs, cfg.out / "dataset", workers, on_done=(lambda job: progress.advance(bar)) if bar else None)
 
 
-def lr_at(step: int, total: int, peak: float) -> float:
-    warmup = max(1, total // 20)
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+def training_config(cfg: PretrainConfig) -> FinetuneConfig:
+    """Pretraining's settings of the shared training loop (:func:`robosteer.tuners.train.train_loop`)."""
+    return FinetuneConfig(
+        method="full",
+        steps=cfg.steps,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        warmup_steps=max(1, cfg.steps // 20),
+        min_lr_ratio=0.1,
+        weight_decay=1e-4,
+        betas=(0.9, 0.95),
+        grad_clip=10.0,
+        seed=cfg.seed,
+        save_every=1000,
+        log_every=50,
+        mixed_precision="no",
+        progress=False,
+    )
 
 
-def train(policy, demos, cfg: PretrainConfig, log_file: Path, progress=None, save_every: int = 1000) -> list[float]:
-    """Train all weights with the flow-matching loss; logs (step, loss, lr, s) to ``log_file``; returns losses."""
-    generator = torch.Generator().manual_seed(cfg.seed)
-    params = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.95), weight_decay=1e-4)
-    policy.model.train()
+def train(policy, demos, cfg: PretrainConfig, progress=None) -> list[float]:
+    """Train all weights with the flow-matching loss in the shared training loop; returns the loss of every step.
+
+    The loop writes ``cfg.out/log.jsonl`` and the resumable ``cfg.out/checkpoints/latest`` and stops on a
+    non-finite loss or gradient, as finetuning does.
+    """
+    from robosteer.pretrain.data import batch_stream
+    from robosteer.tuners.train import train_loop
+
+    config = training_config(cfg)
+    named = {name: p for name, p in policy.model.named_parameters() if p.requires_grad}
+    make_batches = batch_stream(demos, cfg.batch_size, policy.config.chunk_size, cfg.seed)
+    losses: list[float] = []
+    ema = [0.0]
     bar = progress.add_task("training", total=cfg.steps) if progress else None
-    losses, ema, start = [], None, time.time()
-    with log_file.open("w") as log:
-        for step in range(cfg.steps):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, cfg.steps, cfg.lr)
-            batch = demos.sample(cfg.batch_size, policy.config.chunk_size, generator)
-            loss = policy.loss(batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
-            optimizer.step()
-            losses.append(loss.item())
-            ema = losses[-1] if ema is None else 0.98 * ema + 0.02 * losses[-1]
-            if step % 50 == 0 or step == cfg.steps - 1:
-                log.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "loss": round(losses[-1], 5),
-                            "loss_ema": round(ema, 5),
-                            "lr": optimizer.param_groups[0]["lr"],
-                            "elapsed_s": round(time.time() - start, 1),
-                        }
-                    )
-                    + "\n"
-                )
-                log.flush()
-            if progress:
-                progress.update(bar, advance=1, description=f"training (loss {ema:.3f})")
-            if save_every and step and step % save_every == 0:
-                policy.save(cfg.out / "checkpoint_last")
-                policy.model.train()
+
+    def on_step(done: int, loss: float) -> None:
+        ema[0] = loss if not losses else 0.98 * ema[0] + 0.02 * loss
+        losses.append(loss)
+        if progress:
+            progress.update(bar, completed=done, description=f"training (loss {ema[0]:.3f})")
+
+    summary = train_loop(policy.model, named, policy.loss, make_batches, config, cfg.out, on_step=on_step)
+    (cfg.out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     policy.model.eval()
     return losses
 
@@ -357,7 +358,7 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
         n_episodes = int(demos.episode_end.unique().numel())
         progress.console.print(f"{policy}; {len(demos)} frames, {n_episodes} episodes, tasks {demos.tasks}")
         t0 = time.time()
-        losses = train(policy, demos, cfg, cfg.out / "train_log.jsonl", progress)
+        losses = train(policy, demos, cfg, progress)
         wall["train_s"] = time.time() - t0
         policy_dir = policy.save(cfg.out / "policy")
         t0 = time.time()

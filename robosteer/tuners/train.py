@@ -76,11 +76,13 @@ def train_loop(
     config: FinetuneConfig,
     out_dir: Path,
     run_info: dict | None = None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Train ``named_trainable`` (everything else frozen) and return the run's statistics.
 
     Writes ``<out_dir>/log.jsonl`` and ``<out_dir>/checkpoints/latest``. A non-finite loss or gradient stops the
     run before the bad update and raises :class:`RobosteerError` naming the step and the last good checkpoint.
+    ``on_step(steps_done, loss)`` is called after every optimizer step (e.g. for a caller's own progress display).
     """
     from accelerate import Accelerator
 
@@ -173,6 +175,8 @@ def train_loop(
             if progress is not None:
                 progress.set_postfix(loss=f"{loss_value:.4f}")
                 progress.update(1)
+            if on_step is not None:
+                on_step(done, loss_value)
             if (config.save_every and done % config.save_every == 0) or done == config.steps:
                 save_checkpoint(ckpt_root, done, named_trainable, optimizer, scheduler, extra)
                 last_good = done

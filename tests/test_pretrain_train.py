@@ -1,0 +1,77 @@
+"""Pretraining trains in the shared training loop: its log, timing and checkpoint, and its stop on a NaN loss."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from robosteer.errors import RobosteerError
+
+
+def _demos(policy, n: int = 24, nan: bool = False):
+    """In-memory demonstrations of two tasks with random frames (NaN actions when ``nan``)."""
+    from robosteer.pretrain.data import InMemoryDemos
+
+    generator = torch.Generator().manual_seed(1)
+    actions = torch.randn(n, 8, generator=generator)
+    if nan:
+        actions[:] = float("nan")
+    half = n // 2
+    return InMemoryDemos(
+        states=torch.randn(n, 8, generator=generator),
+        actions=actions,
+        images={
+            k: torch.randint(0, 255, (n, 3, 32, 32), generator=generator, dtype=torch.uint8) for k in policy.image_keys
+        },
+        episode_end=torch.tensor([half] * half + [n] * (n - half)),
+        task_ids=torch.tensor([0] * half + [1] * (n - half)),
+        tasks=["press the button", "pick the cube"],
+    )
+
+
+def _config(tmp_path, steps: int):
+    from robosteer.pretrain.pipeline import PretrainConfig
+
+    return PretrainConfig(out=tmp_path, steps=steps, batch_size=2, lr=1e-3)
+
+
+def test_pretraining_settings_of_the_shared_loop(tmp_path):
+    from robosteer.pretrain.pipeline import training_config
+
+    config = training_config(_config(tmp_path, 3000))
+    assert (config.warmup, config.min_lr_ratio, config.peak_lr, config.grad_clip) == (150, 0.1, 1e-3, 10.0)
+    assert training_config(_config(tmp_path, 3)).warmup == 1
+
+
+@pytest.mark.slow
+def test_pretraining_writes_the_shared_loop_log_timing_and_checkpoint(tmp_path):
+    from robosteer.policies.loading import make_tiny_smolvla
+    from robosteer.pretrain.pipeline import train
+
+    policy = make_tiny_smolvla(seed=0)
+    losses = train(policy, _demos(policy), _config(tmp_path, 3))
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [3]  # every 50 steps and the last
+    assert {"loss", "lr", "grad_norm", "step_time_s"} <= set(lines[0])
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert summary["steps"] == 3 and summary["method"] == "full" and summary["mean_step_time_s"] > 0
+    assert summary["final_loss"] == pytest.approx(losses[-1])
+    assert json.loads((tmp_path / "checkpoints" / "latest" / "state.json").read_text())["step"] == 3
+    assert not policy.model.training
+
+
+@pytest.mark.slow
+def test_a_nan_loss_stops_pretraining_like_finetuning(tmp_path):
+    from robosteer.policies.loading import make_tiny_smolvla
+    from robosteer.pretrain.pipeline import train
+
+    policy = make_tiny_smolvla(seed=0)
+    before = {name: p.detach().clone() for name, p in policy.model.named_parameters()}
+    with pytest.raises(RobosteerError, match=r"loss became nan at step 1; training stopped before that update"):
+        train(policy, _demos(policy, nan=True), _config(tmp_path, 3))
+    last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
+    assert last["loss"] is None and "non-finite loss" in last["error"]
+    assert all(torch.equal(p, before[name]) for name, p in policy.model.named_parameters())

@@ -1,7 +1,8 @@
 """Pretrain the embedded base SmolVLA from scratch on scripted-expert demonstrations of the sim suite.
 
-record (sim.recording.record_dataset) -> decode into memory -> train (flow matching, AdamW, cosine) -> evaluate
-success per task over seeded episodes -> checkpoint + MODEL_CARD.md. ``sim`` is imported only inside functions.
+record (sim.recording.record_dataset) -> decode into memory -> train in the shared training loop
+(``robosteer.tuners.train``) -> evaluate success per task over seeded episodes with ``robosteer.evaluation`` ->
+checkpoint + MODEL_CARD.md. ``sim`` is imported only inside functions.
 """
 
 from __future__ import annotations
@@ -165,40 +166,45 @@ def train(policy, demos, cfg: PretrainConfig, progress=None) -> list[float]:
 
 
 def evaluate(
-    policy, task: str, episodes: int, seed: int, variations: str = "none", progress=None, max_steps: int | None = None
+    policy, task: str, episodes: int, seed: int, variations: str = "none", progress: bool = False, max_steps=None
 ) -> dict:
     """Success rate of ``policy`` on ``task`` over seeded episodes (env seeds ``seed .. seed + episodes - 1``)."""
-    import gymnasium as gym
+    records = episode_records(policy, task, episodes, seed, variations, progress, max_steps)
+    return summarize(records, task, variations, seed)
 
-    import sim
 
-    env = gym.make(sim.TASKS[task], image_size=96, variations=variations)
-    successes, lengths = 0, []
-    bar = progress.add_task(f"eval {task}", total=episodes) if progress else None
-    try:
-        for episode in range(episodes):
-            obs, info = env.reset(seed=seed + episode)
-            policy.reset()
-            steps, success = 0, False
-            while True:
-                obs, _, terminated, truncated, info = env.step(policy.select_action(obs, info["task"]))
-                steps += 1
-                success = success or bool(info.get("is_success", False))
-                if terminated or truncated or (max_steps and steps >= max_steps):
-                    break
-            successes += int(success)
-            lengths.append(steps)
-            if progress:
-                progress.advance(bar)
-    finally:
-        env.close()
+def episode_records(
+    policy, task: str, episodes: int, seed: int, variations: str = "none", progress: bool = False, max_steps=None
+) -> list[dict]:
+    """The episodes of :func:`evaluate`, run by :func:`robosteer.evaluation.evaluate` one at a time in this
+    process (``batch=1``, 96 px cameras, no videos): the rollouts ``robosteer eval`` runs."""
+    from robosteer.evaluation import EvalConfig
+    from robosteer.evaluation import evaluate as evaluate_cells
+
+    config = EvalConfig(
+        tasks=(task,),
+        variations=(variations,),
+        episodes=episodes,
+        seed=seed,
+        workers=1,
+        batch=1,
+        videos_per_cell=0,
+        image_size=96,
+        max_steps=max_steps,
+    )
+    return evaluate_cells(policy, config, progress=progress, label=task).episodes
+
+
+def summarize(records: list[dict], task: str, variations: str, seed: int) -> dict:
+    """One task's line of ``eval.json`` and of the model card's success table."""
+    successes = sum(bool(r["success"]) for r in records)
     return {
         "task": task,
         "variations": variations,
-        "episodes": episodes,
+        "episodes": len(records),
         "successes": successes,
-        "success_rate": successes / episodes,
-        "mean_steps": sum(lengths) / len(lengths),
+        "success_rate": successes / len(records),
+        "mean_steps": sum(r["length"] for r in records) / len(records),
         "seed": seed,
     }
 
@@ -305,6 +311,19 @@ EVAL_SEED = 900_000
 """First env seed of the evaluation episodes (recording seeds are far below)."""
 
 
+def evaluate_all(policy, cfg: PretrainConfig) -> list[dict]:
+    """Seeded success of every pretraining task, then zero-shot on the held-out and unseen tasks."""
+    import sim
+
+    heldout = [t for t in (*sim.HELDOUT_TASKS, *sim.UNSEEN_TASKS) if t not in cfg.tasks]
+    runs = [(task, cfg.eval_episodes) for task in cfg.tasks]
+    runs += [(task, cfg.heldout_eval_episodes) for task in heldout if cfg.heldout_eval_episodes > 0]
+    return [
+        evaluate(policy, task, episodes, EVAL_SEED, progress=True, max_steps=cfg.eval_max_steps)
+        for task, episodes in runs
+    ]
+
+
 def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
     """The whole pipeline; returns the checkpoint folder ``out/policy`` (with MODEL_CARD.md)."""
     from rich.progress import (
@@ -361,20 +380,9 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
         losses = train(policy, demos, cfg, progress)
         wall["train_s"] = time.time() - t0
         policy_dir = policy.save(cfg.out / "policy")
-        t0 = time.time()
-        results = [
-            evaluate(policy, task, cfg.eval_episodes, EVAL_SEED, progress=progress, max_steps=cfg.eval_max_steps)
-            for task in cfg.tasks
-        ]
-        heldout = [t for t in (*sim.HELDOUT_TASKS, *sim.UNSEEN_TASKS) if t not in cfg.tasks]
-        results += [
-            evaluate(
-                policy, task, cfg.heldout_eval_episodes, EVAL_SEED, progress=progress, max_steps=cfg.eval_max_steps
-            )
-            for task in heldout
-            if cfg.heldout_eval_episodes > 0
-        ]
-        wall["eval_s"] = time.time() - t0
+    t0 = time.time()
+    results = evaluate_all(policy, cfg)
+    wall["eval_s"] = time.time() - t0
     (cfg.out / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
     n_params = sum(p.numel() for p in policy.model.parameters())
     write_model_card(

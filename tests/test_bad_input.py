@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from helpers.tiny_data import write_tiny_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from robosteer.cli import main
-from robosteer.tuners.tiny_data import write_tiny_dataset
 from robosteer.validation import _HEAD_NAME
 
 logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)

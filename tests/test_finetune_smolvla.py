@@ -7,11 +7,11 @@ import logging
 
 import pytest
 import torch
+from helpers.tiny_data import write_tiny_dataset
 from typer.testing import CliRunner
 
 from robosteer.errors import RobosteerError
 from robosteer.tuners import FinetuneConfig, apply_adapter, finetune
-from robosteer.tuners.tiny_data import write_tiny_dataset
 
 logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
 torch.set_num_threads(1)

@@ -61,7 +61,7 @@ class Case:
         kind, model_kwargs, self.tuner_kwargs = CASES[name]
         self.kind = kind
         if kind == "llama":
-            from robosteer.tuners.toy import DecoderPolicy, pattern_sequences
+            from helpers.toy import DecoderPolicy, pattern_sequences
 
             self.policy = DecoderPolicy(seed=seed, **model_kwargs)
             self.inputs = pattern_sequences(n=4, length=10)

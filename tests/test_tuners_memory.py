@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from helpers.tiny_data import write_tiny_dataset
 
 from robosteer.tuners.data import make_batch_stream, open_dataset
 from robosteer.tuners.memory import InMemoryFrames
-from robosteer.tuners.tiny_data import write_tiny_dataset
 
 
 def test_in_memory_batches_equal_the_dataset_batches(tmp_path):

@@ -7,10 +7,10 @@ import json
 
 import pytest
 import torch
+from helpers.toy import DecoderPolicy, pattern_sequences, sequence_batches
 
 from robosteer.errors import RobosteerError
 from robosteer.tuners import FinetuneConfig, apply_adapter, finetune
-from robosteer.tuners.toy import DecoderPolicy, pattern_sequences, sequence_batches
 
 torch.set_num_threads(1)
 HEADS = ["decoder.L1.H2", "decoder.L2.H0", "decoder.L2.H3"]

@@ -1,4 +1,4 @@
-"""A tiny real LeRobot dataset on disk (random images, a learnable action rule) for tuner tests and benchmarks."""
+"""A tiny real LeRobot dataset on disk (random images, a learnable action rule): the tests' one synthetic dataset."""
 
 from __future__ import annotations
 

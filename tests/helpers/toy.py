@@ -1,7 +1,7 @@
 """A tiny real decoder (transformers Llama) behind the policy interface the tuners use.
 
-Not a mock: a randomly initialised ``LlamaForCausalLM`` trained on a small, learnable token pattern. Tests and the
-benchmark use it where a LeRobot policy is not needed: ``.model``, ``.layout``, ``.loss(batch)``, ``.save(path)``,
+Not a mock: a randomly initialised ``LlamaForCausalLM`` trained on a small, learnable token pattern. Tests use it
+where a LeRobot policy is not needed: ``.model``, ``.layout``, ``.loss(batch)``, ``.save(path)``,
 ``.fingerprint()``.
 """
 

@@ -211,9 +211,7 @@ def load_cached(key: str) -> dict[str, torch.Tensor] | None:
 def save_cached(key: str, tensors: dict[str, torch.Tensor]) -> Path:
     from safetensors.torch import save_file
 
+    from robosteer.files import atomic_write
+
     path = cache_dir() / f"features-{key}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp)))

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from robosteer.errors import RobosteerError
+from robosteer.files import atomic_write, atomic_write_text
 from robosteer.policies.layout import HeadId
 from robosteer.validation import load_heads_file
 
@@ -17,18 +15,11 @@ HEADS_JSON, HEADS_PNG = "heads.json", "heads.png"
 
 
 def save_ranking(ranking, out_dir: str | Path) -> Path:
-    """Write heads.json and heads.png into ``out_dir`` (written to a temp folder first, then moved in place)."""
+    """Write heads.png, then heads.json into ``out_dir``, each atomically (``robosteer.files``)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".heads-", dir=out))
-    try:
-        (tmp / HEADS_JSON).write_text(json.dumps(finite(ranking.to_json()), indent=2, allow_nan=False) + "\n")
-        plot_heatmaps(ranking, tmp / HEADS_PNG)
-        for name in (HEADS_JSON, HEADS_PNG):
-            os.replace(tmp / name, out / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out / HEADS_JSON
+    text = json.dumps(finite(ranking.to_json()), indent=2, allow_nan=False) + "\n"
+    atomic_write(out / HEADS_PNG, lambda tmp: plot_heatmaps(ranking, tmp))
+    return atomic_write_text(out / HEADS_JSON, text)
 
 
 def finite(value):

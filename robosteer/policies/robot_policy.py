@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import torch
 
 from robosteer.constants import ACTION, OBS_STATE, TASK
 from robosteer.errors import RobosteerError
+from robosteer.files import atomic_dir
 from robosteer.policies.layout import HeadLayout
 
 VLM_SUBDIR = "vlm"
@@ -151,23 +150,15 @@ class RobotPolicy:
 
     def save(self, path: str | Path) -> Path:
         """Write a LeRobot checkpoint (``save_pretrained`` + processors + local VLM folder) atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-        try:
-            self.model.save_pretrained(tmp)
-            self.preprocessor.save_pretrained(tmp)
-            self.postprocessor.save_pretrained(tmp)
-            if self.vlm_dir is not None:
-                shutil.copytree(self.vlm_dir, tmp / VLM_SUBDIR)
-                _relativise_vlm_paths(tmp, str(self.vlm_dir))
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        except Exception:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
+        return atomic_dir(path, self._save_into)
+
+    def _save_into(self, folder: Path) -> None:
+        self.model.save_pretrained(folder)
+        self.preprocessor.save_pretrained(folder)
+        self.postprocessor.save_pretrained(folder)
+        if self.vlm_dir is not None:
+            shutil.copytree(self.vlm_dir, folder / VLM_SUBDIR)
+            _relativise_vlm_paths(folder, str(self.vlm_dir))
 
 
 def _relativise_vlm_paths(ckpt: Path, vlm_dir: str) -> None:

@@ -10,12 +10,11 @@ manipulation words plus common English; unknown words map to ``[UNK]``) that dec
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from robosteer.errors import RobosteerError
+from robosteer.files import atomic_dir
 
 SPECIAL_TOKENS = {
     "pad_token": "[PAD]",
@@ -178,9 +177,8 @@ def write_vlm_folder(out: str | Path, spec: VlmSpec | None = None) -> Path:
     spec_json = json.dumps(asdict(spec), sort_keys=True)
     if marker.exists() and marker.read_text() == spec_json:
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".vlm-", dir=out.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         tokenizer = build_tokenizer()
         config = build_smolvlm_config(
             spec,
@@ -202,15 +200,10 @@ def write_vlm_folder(out: str | Path, spec: VlmSpec | None = None) -> Path:
         )
         processor.save_pretrained(tmp)
         (tmp / "robosteer_vlm_spec.json").write_text(spec_json)
-        if out.exists():
-            import shutil
 
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+    try:
+        atomic_dir(out, write)
     except Exception as err:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
         raise RobosteerError(
             f"could not write the local SmolVLM folder {out}: {err}. "
             "Check that transformers, tokenizers and num2words are installed."

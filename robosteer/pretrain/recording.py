@@ -15,6 +15,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from robosteer.data.labels import read_episode_labels, write_episode_labels
+from robosteer.files import replace_dir
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,7 @@ def record_jobs(jobs: list[RecordingJob], root: str | Path, workers: int = 1, on
                     if on_done:
                         on_done(job)
             _join(parts, scratch / "dataset")
-        if root.exists():
-            shutil.rmtree(root)
-        (scratch / "dataset").rename(root)
+        replace_dir(scratch / "dataset", root)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return root

@@ -2,21 +2,20 @@
 
 A checkpoint folder holds ``trainable.safetensors`` (the trainable tensors by name), ``optimizer.safetensors`` (the
 optimizer's per-parameter tensors) and ``state.json`` (step, optimizer hyper-parameters, scheduler state, config).
-Folders are written to a temp name and renamed, so a crash never leaves a half checkpoint as ``latest``.
+Folders are written atomically (``robosteer.files.atomic_dir``), so a crash never leaves a half checkpoint as
+``latest``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from robosteer.errors import RobosteerError
+from robosteer.files import atomic_dir
 
 LATEST = "latest"
 
@@ -30,8 +29,12 @@ def save_checkpoint(
     extra: dict,
 ) -> Path:
     """Write ``<ckpt_root>/latest`` for ``step`` (replacing the previous one)."""
-    ckpt_root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".ckpt-", dir=ckpt_root))
+    return atomic_dir(
+        ckpt_root / LATEST, lambda tmp: _write_checkpoint(tmp, step, named_trainable, optimizer, scheduler, extra)
+    )
+
+
+def _write_checkpoint(tmp: Path, step: int, named_trainable, optimizer, scheduler, extra: dict) -> None:
     save_file(
         {k: v.detach().to("cpu").contiguous() for k, v in named_trainable.items()}, str(tmp / "trainable.safetensors")
     )
@@ -53,15 +56,6 @@ def save_checkpoint(
         **extra,
     }
     (tmp / "state.json").write_text(json.dumps(state, indent=2))
-    target = ckpt_root / LATEST
-    if target.exists():
-        old = ckpt_root / f".old-{step}"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, target)
-    return target
 
 
 def read_checkpoint_state(ckpt_dir: Path) -> dict:

@@ -8,14 +8,13 @@ Outputs in the run folder: ``adapter/`` (steer: safetensors + JSON; LoRA: peft's
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from robosteer.errors import RobosteerError
+from robosteer.files import atomic_dir, atomic_write_text
 from robosteer.tuners.checkpoint import LATEST, read_checkpoint_state
 from robosteer.tuners.config import FinetuneConfig
 from robosteer.tuners.head import CONFIG_FILE as STEER_CONFIG_FILE
@@ -127,15 +126,6 @@ def check_resume(out_dir: Path, config: FinetuneConfig, run_info: dict) -> None:
         )
 
 
-def _atomic_dir(target: Path, write: Callable[[Path], None]) -> Path:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    write(tmp)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
-    return target
-
-
 def _fingerprint(policy) -> str | None:
     fingerprint = getattr(policy, "fingerprint", None)
     return fingerprint() if callable(fingerprint) else None
@@ -218,7 +208,7 @@ def finetune(
     if tuner is not None:
         adapter_dir = tuner.save_adapter(out_dir / "adapter", fingerprint, extra)
     elif peft_model is not None:
-        adapter_dir = _atomic_dir(out_dir / "adapter", lambda tmp: save_lora(peft_model, tmp, fingerprint, extra))
+        adapter_dir = atomic_dir(out_dir / "adapter", lambda tmp: save_lora(peft_model, tmp, fingerprint, extra))
     if adapter_dir is not None and config.stats == "dataset":
         save_policy_stats(policy, adapter_dir)
     if config.method == "full" or config.merge:
@@ -226,12 +216,10 @@ def finetune(
             tuner.merge_and_unload()
         elif peft_model is not None:
             peft_model.merge_and_unload()
-        merged_dir = _atomic_dir(out_dir / "merged", lambda tmp: policy.save(tmp))
+        merged_dir = atomic_dir(out_dir / "merged", lambda tmp: policy.save(tmp))
     summary["adapter_dir"] = str(adapter_dir) if adapter_dir else None
     summary["merged_dir"] = str(merged_dir) if merged_dir else None
-    tmp_summary = out_dir / ".summary.json.tmp"
-    tmp_summary.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp_summary, out_dir / "summary.json")
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
     return FinetuneResult(out_dir, adapter_dir, merged_dir, summary)
 
 

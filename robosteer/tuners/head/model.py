@@ -11,9 +11,6 @@ chosen layer (unless ``train_action_projections`` puts a trainable layer at the 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from robosteer.errors import RobosteerError
+from robosteer.files import atomic_dir
 from robosteer.policies.layout import HeadId, HeadLayout
 from robosteer.tuners.head.config import HeadTunerConfig
 from robosteer.tuners.head.layer import COLS, ROWS, HeadDeltaLinear
@@ -196,11 +194,7 @@ class HeadTunerModel:
     # -- files -----------------------------------------------------------------------------------------------------
     def save_adapter(self, out_dir: str | Path, policy_fingerprint: str | None, extra: dict | None = None) -> Path:
         """Write ``steer_adapter.safetensors`` + ``steer_config.json`` (written to a temp dir, then renamed)."""
-        out_dir = Path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.adapter_state_dict().items()}
-        save_file(tensors, str(tmp / WEIGHTS_FILE))
         meta = {
             "method": "steer",
             "policy_fingerprint": policy_fingerprint,
@@ -210,11 +204,12 @@ class HeadTunerModel:
             "n_trainable": self.n_trainable(),
             **(extra or {}),
         }
-        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-        return out_dir
+
+        def write(folder: Path) -> None:
+            save_file(tensors, str(folder / WEIGHTS_FILE))
+            (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2))
+
+        return atomic_dir(out_dir, write)
 
     @classmethod
     def from_adapter(

@@ -208,17 +208,44 @@ def _is_template(value) -> bool:
     return True
 
 
+def is_lerobot_dataset(root: str | Path) -> bool:
+    """True when the folder ``root`` holds a LeRobot dataset (its ``meta/info.json``)."""
+    return (Path(root) / "meta" / "info.json").is_file()
+
+
+def require_lerobot_dataset(root: str | Path) -> Path:
+    """``root`` as a Path; :class:`RobosteerError` with the one "not a LeRobot dataset" message when it holds none."""
+    root = Path(root)
+    if not is_lerobot_dataset(root):
+        raise RobosteerError(
+            f"{root} is not a LeRobot dataset (no meta/info.json); record one with `robosteer record` or pass the "
+            "dataset folder"
+        )
+    return root
+
+
+def open_lerobot_dataset(root: str | Path, **kwargs):
+    """The ``LeRobotDataset`` in the local folder ``root`` (never the hub); ``kwargs`` go to ``LeRobotDataset``."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    root = require_lerobot_dataset(root)
+    return LeRobotDataset(repo_id=f"local/{root.name}", root=root, **kwargs)
+
+
+def open_lerobot_metadata(root: str | Path):
+    """The ``LeRobotDatasetMetadata`` of the LeRobot dataset in the local folder ``root``."""
+    from lerobot.datasets.dataset_metadata import LeRobotDatasetMetadata
+
+    root = require_lerobot_dataset(root)
+    return LeRobotDatasetMetadata(repo_id=f"local/{root.name}", root=root)
+
+
 def read_dataset_info(root: Path) -> dict:
     """``meta/info.json`` of the LeRobot dataset at ``root``, checked for the fields the readers use."""
     root = Path(root)
     if not root.is_dir():
         raise RobosteerError(f"dataset folder {root} does not exist; record demonstrations first or fix the path")
-    path = root / "meta" / "info.json"
-    if not path.is_file():
-        raise RobosteerError(
-            f"{root} is not a LeRobot dataset (no meta/info.json); record one with `robosteer record` or pass the "
-            "dataset folder"
-        )
+    path = require_lerobot_dataset(root) / "meta" / "info.json"
     info = read_strict_json(path, DATASET_FIX)
     _require(isinstance(info, dict), path, "the top level must be a JSON object", DATASET_FIX)
     _require(isinstance(info.get("codebase_version"), str), path, "'codebase_version' must be text", DATASET_FIX)

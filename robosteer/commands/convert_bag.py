@@ -36,11 +36,11 @@ def convert_bag(
     from robosteer.ros.bag_import import convert_bags
     from robosteer.ros.dataset import parse_labels
     from robosteer.ros.recording import RecordingConfig
-    from robosteer.validation import check_out_path, validate_dataset
+    from robosteer.validation import check_out_path, is_lerobot_dataset, validate_dataset
 
     for path in bag:
         check_out_path(out, {"--bag": path, "--config": config})
-    if append and (out / "meta" / "info.json").exists():
+    if append and is_lerobot_dataset(out):
         validate_dataset(out)
     episode_labels = parse_labels(labels)
     recording = RecordingConfig.from_yaml(config)

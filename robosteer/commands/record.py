@@ -47,12 +47,12 @@ def record_sim(
     """Record demonstrations of a sim task (scripted expert or teleoperation) into a LeRobot v3 dataset."""
     from rich.console import Console
 
-    from robosteer.validation import check_out_path, validate_dataset
+    from robosteer.validation import check_out_path, is_lerobot_dataset, validate_dataset
     from sim.recording import record_dataset
     from sim.robot import RobotMjcf
 
     check_out_path(out, {"--robot-mjcf": robot_mjcf})
-    if append and (out / "meta" / "info.json").exists():
+    if append and is_lerobot_dataset(out):
         validate_dataset(out)
     root = record_dataset(
         task,

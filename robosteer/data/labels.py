@@ -10,8 +10,6 @@ import json
 import os
 from pathlib import Path
 
-from robosteer.errors import RobosteerError
-
 LABELS_FILE = "meta/robosteer_episode_labels.jsonl"
 
 
@@ -35,9 +33,9 @@ def write_episode_labels(root: str | Path, episode_index: int, labels: dict) -> 
 
 
 def _total_episodes(root: Path) -> int:
-    info = root / "meta" / "info.json"
-    if not info.exists():
-        raise RobosteerError(f"{root} is not a LeRobot dataset (no meta/info.json); pass the dataset folder")
+    from robosteer.validation import require_lerobot_dataset
+
+    info = require_lerobot_dataset(root) / "meta" / "info.json"
     return int(json.loads(info.read_text())["total_episodes"])
 
 

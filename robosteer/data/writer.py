@@ -22,6 +22,7 @@ from robosteer.data.labels import write_episode_labels
 from robosteer.errors import RobosteerError
 from robosteer.interrupts import interrupts_deferred
 from robosteer.scheduling import reset_realtime_scheduling
+from robosteer.validation import is_lerobot_dataset
 
 os.environ.setdefault("SVT_LOG", "1")  # the AV1 encoder prints its whole config per video otherwise
 
@@ -47,8 +48,7 @@ class EpisodeWriter:
         self.frames: list[dict] = []
         if not 1 <= self.fps <= 1000:
             raise RobosteerError(f"fps={fps} is out of range; use 1-1000")
-        info = self.root / "meta" / "info.json"
-        if info.exists():
+        if is_lerobot_dataset(self.root):
             if not append:
                 raise RobosteerError(
                     f"{self.root} already holds a dataset; pass append=True (--append) to add "
@@ -104,7 +104,7 @@ class EpisodeWriter:
 
         datasets.disable_progress_bars()
 
-        first = not (self.root / "meta" / "info.json").exists()
+        first = not is_lerobot_dataset(self.root)
         target = self.root.with_name(self.root.name + ".partial") if first else self.root
         if first:
             shutil.rmtree(target, ignore_errors=True)

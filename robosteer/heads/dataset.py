@@ -17,15 +17,9 @@ from robosteer.heads.keyframes import FrameConfig, choose_mode, select_frames
 
 def open_dataset(root: str | Path):
     """A LeRobotDataset from a local folder (no hub access)."""
-    root = Path(root)
-    if not (root / "meta" / "info.json").exists():
-        raise RobosteerError(
-            f"{root} is not a LeRobot dataset (no meta/info.json); record one with "
-            "`robosteer record` or pass the dataset folder"
-        )
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    from robosteer.validation import open_lerobot_dataset
 
-    return LeRobotDataset(repo_id=f"local/{root.name}", root=root)
+    return open_lerobot_dataset(root)
 
 
 def dataset_identity(dataset, episodes: list[int]) -> dict:

@@ -183,15 +183,9 @@ def _require_cached_hub_model(repo_id: str, ckpt: Path) -> None:
 
 def dataset_features_and_stats(dataset_root: str | Path):
     """Policy features + normalisation stats (tensors) of a LeRobot dataset on disk."""
-    from lerobot.datasets import LeRobotDatasetMetadata
+    from robosteer.validation import open_lerobot_metadata
 
-    root = Path(dataset_root)
-    if not (root / "meta" / "info.json").is_file():
-        raise RobosteerError(
-            f"{root} is not a LeRobot dataset (no meta/info.json); record one first (`robosteer record ...`)"
-        )
-    meta = LeRobotDatasetMetadata(repo_id=f"local/{root.name}", root=root)
-    return _features_from_meta(meta)
+    return _features_from_meta(open_lerobot_metadata(dataset_root))
 
 
 def _features_from_meta(meta):

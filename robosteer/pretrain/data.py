@@ -53,13 +53,11 @@ class InMemoryDemos:
 
 def load_demos(root: str | Path, image_size: int, image_keys: list[str], progress=None) -> InMemoryDemos:
     """Decode a LeRobot dataset on disk into memory; images resized (with padding) to ``image_size``."""
-    from lerobot.datasets import LeRobotDataset
     from lerobot.policies.common.vla_utils import resize_with_pad
 
-    root = Path(root)
-    if not (root / "meta" / "info.json").is_file():
-        raise RobosteerError(f"{root} is not a LeRobot dataset (no meta/info.json)")
-    dataset = LeRobotDataset(repo_id=f"local/{root.name}", root=root)
+    from robosteer.validation import open_lerobot_dataset
+
+    dataset = open_lerobot_dataset(root)
     missing = [k for k in image_keys if k not in dataset.meta.features]
     if missing:
         raise RobosteerError(f"dataset {root} lacks {missing}; it has {list(dataset.meta.features)}")

@@ -19,6 +19,7 @@ from robosteer.errors import RobosteerError
 from robosteer.policies.smolvla_builder import SmolVLASpec
 from robosteer.policies.vlm_folder import VlmSpec
 from robosteer.tuners.config import FinetuneConfig
+from robosteer.validation import require_lerobot_dataset
 
 BASE_SPEC = SmolVLASpec(
     vlm=VlmSpec(
@@ -101,8 +102,8 @@ class PretrainConfig:
             raise RobosteerError("--episodes-per-task, --steps and --batch-size must be >= 1")
         if self.noise_std < 0:
             raise RobosteerError(f"--noise-std must be >= 0 (got {self.noise_std})")
-        if self.data is not None and not (Path(self.data) / "meta" / "info.json").is_file():
-            raise RobosteerError(f"--data {self.data} is not a LeRobot dataset (no meta/info.json)")
+        if self.data is not None:
+            require_lerobot_dataset(self.data)
 
 
 def record_demos(cfg: PretrainConfig, progress=None) -> Path:

@@ -70,21 +70,14 @@ def check_dataset_features(policy, meta) -> None:
 
 def open_dataset(policy, dataset_root: str | Path):
     """The LeRobotDataset at ``dataset_root`` with the policy's delta timestamps (the action chunk)."""
-    from lerobot.datasets.dataset_metadata import LeRobotDatasetMetadata
     from lerobot.datasets.factory import resolve_delta_timestamps
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    root = Path(dataset_root)
-    if not (root / "meta" / "info.json").is_file():
-        raise RobosteerError(
-            f"{root} is not a LeRobot dataset (no meta/info.json); record one with "
-            "`robosteer record` or pass the dataset folder"
-        )
-    repo_id = f"local/{root.name}"
-    meta = LeRobotDatasetMetadata(repo_id, root=root)
+    from robosteer.validation import open_lerobot_dataset, open_lerobot_metadata
+
+    meta = open_lerobot_metadata(dataset_root)
     check_dataset_features(policy, meta)
     delta_timestamps = resolve_delta_timestamps(_policy_config(policy), meta)
-    return LeRobotDataset(repo_id, root=root, delta_timestamps=delta_timestamps)
+    return open_lerobot_dataset(dataset_root, delta_timestamps=delta_timestamps)
 
 
 def make_batch_stream(

@@ -22,6 +22,14 @@ def test_known_difference_is_decisive_and_covered():
     assert "beats" in verdict_words("steer", "lora", result)
 
 
+def test_one_training_seed_is_never_called():
+    """A 40-point gap over 200 episodes is decisive with 2 seeds but not with 1: one seed shows no seed variance."""
+    one = contrast(_outcomes(0.8, 1, 200, 7), _outcomes(0.4, 1, 200, 8))
+    assert one["verdict"] == "undecided" and one["ci95"][0] > 0.1
+    assert "one training seed" in verdict_words("steer", "lora", one)
+    assert contrast(_outcomes(0.8, 2, 200, 7), _outcomes(0.4, 2, 200, 8))["verdict"] == "better"
+
+
 def test_identical_arms_give_a_decisive_null_only_with_enough_data():
     big_a, big_b = _outcomes(0.5, 6, 200, 3), _outcomes(0.5, 6, 200, 4)
     assert contrast(big_a, big_b)["verdict"] == "equivalent"

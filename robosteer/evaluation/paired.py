@@ -7,7 +7,8 @@ carries both sources of variance and the pairing.
 
 A contrast is called only when its interval allows: ``better``/``worse`` when the 95 % interval excludes 0 and the
 effect is at least ``margin`` (10 points), ``equivalent`` (a decisive null) when the whole interval lies within
-+-``margin``, ``undecided`` otherwise.
++-``margin``, ``undecided`` otherwise. With fewer than :data:`MIN_SEEDS` training seeds the bootstrap sees no
+seed-to-seed variance, so such a contrast stays ``undecided`` whatever its interval.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import numpy as np
 
 from robosteer.evaluation.stats import wilson_interval
 
+MIN_SEEDS = 2
+"""Training seeds a contrast needs before it can be called (one seed says nothing about seed-to-seed variance)."""
 DEFAULT_MARGIN = 0.10
 """Smallest difference in success rate worth calling (10 points); also the half-width of a decisive null."""
 
@@ -81,7 +84,8 @@ def contrast(a, b, n_boot: int = 4000, seed: int = 0, margin: float = DEFAULT_MA
     differences = _resampled_means(ta, seeds, episodes) - _resampled_means(tb, seeds, episodes)
     low, high = (float(v) for v in np.quantile(differences, [0.025, 0.975]))
     effect = float(ta.mean() - tb.mean())
-    return {"effect": effect, "ci95": [low, high], "verdict": verdict(effect, low, high, margin), "margin": margin}
+    called = verdict(effect, low, high, margin) if ta.shape[0] >= MIN_SEEDS else "undecided"
+    return {"effect": effect, "ci95": [low, high], "verdict": called, "margin": margin, "seeds": ta.shape[0]}
 
 
 def verdict(effect: float, low: float, high: float, margin: float = DEFAULT_MARGIN) -> str:
@@ -104,4 +108,6 @@ def verdict_words(name_a: str, name_b: str, result: dict) -> str:
         "worse": f"{name_a} loses to {name_b}: {span} (decisive)",
         "equivalent": f"{name_a} and {name_b} are equivalent within {margin:.0f} points: {span} (a decisive null)",
         "undecided": f"{name_a} vs {name_b} is undecided: {span}; more seeds or episodes are needed",
-    }[result["verdict"]]
+    }[result["verdict"]] + (
+        " (one training seed cannot be called)" if result.get("seeds", MIN_SEEDS) < MIN_SEEDS else ""
+    )

@@ -10,10 +10,7 @@ ROS_SYSTEM := $(wildcard /opt/ros/jazzy/setup.bash)
 # TELEOP=1 adds the teleop extra (pynput, pyspacemouse) for `robosteer record sim --teleop keyboard|spacemouse`.
 EXTRAS := $(if $(ROS_SYSTEM),bags$(,)dev,ros$(,)bags$(,)dev)$(if $(TELEOP),$(,)teleop)
 VENV_FLAGS := $(if $(ROS_SYSTEM),--system-site-packages,)
-export MUJOCO_GL ?= egl
-export PYOPENGL_PLATFORM ?= egl
-export HF_HUB_OFFLINE ?= 1
-export TOKENIZERS_PARALLELISM ?= false
+# Headless rendering and an offline hub: robosteer.environment sets them in the CLI, the test plugin and the sim.
 
 .PHONY: setup demo test test-fast bench lint clean help franka-msgs
 

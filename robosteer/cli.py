@@ -17,13 +17,11 @@ import warnings
 import typer
 
 import robosteer.commands as commands_pkg
+from robosteer.environment import apply_env_defaults
 from robosteer.errors import RobosteerError
 
 # Headless rendering and an offline hub are the defaults for every command (a user may override them).
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+apply_env_defaults()
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # one "Map" bar per episode drowns our own bars
 # lerobot re-enables datasets' bars after each load; with the variable set, datasets warns every time instead.
 # The filter goes to worker processes through PYTHONWARNINGS (read at interpreter start) and applies here directly.

@@ -3,7 +3,6 @@ rclpy talks over DDS. Used by ``robosteer doctor`` and the foundation tests."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,9 @@ _PROBE_MJCF = """
 
 def render_probe_frame(size: int = 96) -> np.ndarray:
     """Render one RGB frame of a red box offscreen; returns (size, size, 3) uint8."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
+    from robosteer.environment import RENDERING, apply_env_defaults
+
+    apply_env_defaults(RENDERING)
     import mujoco
 
     model = mujoco.MjModel.from_xml_string(_PROBE_MJCF)

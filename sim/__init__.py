@@ -7,10 +7,9 @@ env = gym.make("robosteer/PickCube-v0", robot_mjcf=sim.RobotMjcf("panda.xml", jo
 
 from __future__ import annotations
 
-import os
+from robosteer.environment import RENDERING, apply_env_defaults
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+apply_env_defaults(RENDERING)
 
 from sim.registration import (  # noqa: E402
     ENV_IDS,

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
 import gymnasium as gym
 import mujoco
 import numpy as np

@@ -11,12 +11,10 @@ import logging
 import os
 import random
 
+from robosteer.environment import apply_env_defaults
 from robosteer.ros.env import ensure_ros_environment
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+apply_env_defaults()
 # CI has 2 cores and tests run a sim and a policy side by side: one BLAS/OpenMP thread each avoids spin-wait
 # oversubscription that made inference 10x slower (measured).
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from robosteer.evaluation.stats import wilson_interval
+from robosteer.files import atomic_write_text
 
 
 @dataclass
@@ -107,9 +108,3 @@ class EvalResults:
         atomic_write_text(out / "results.json", json.dumps(self.to_dict(), indent=2))
         atomic_write_text(out / "results.md", self.markdown())
         return out
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,8 +181,9 @@ def init_worker(policy_or_source, runner_kwargs: dict, torch_threads: int) -> No
     Under the ``fork`` start method the parent's already-loaded policy arrives as is (copy-on-write, no pickling);
     under ``spawn`` a :class:`PolicySource` arrives and the worker loads the policy itself.
     """
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from robosteer.environment import apply_env_defaults
+
+    apply_env_defaults()
     import torch
 
     if torch_threads > 0:  # 0: torch's default

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from robosteer.constants import OBS_IMAGES_PREFIX
+from robosteer.files import atomic_write
 from robosteer.scheduling import reset_realtime_scheduling
 
 MIN_VIDEO_HEIGHT = 192
@@ -38,15 +38,13 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 15) -> Path:
     scale = max(1, -(-MIN_VIDEO_HEIGHT // frames[0].shape[0]))  # ceil division
     height, width = frames[0].shape[0] * scale, frames[0].shape[1] * scale
     height, width = height + height % 2, width + width % 2  # H.264 with yuv420p needs even sizes
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.mp4")
     previous_level = av.logging.get_level()
     av.logging.set_level(av.logging.ERROR)  # libx264 prints its encoding statistics at INFO once someone enabled it
     try:
-        _encode(frames, tmp, fps, scale, height, width)
+        atomic_write(path, lambda tmp: _encode(frames, tmp, fps, scale, height, width))
     finally:
         av.logging.set_level(previous_level)
         reset_realtime_scheduling()  # some encoders leave the calling thread real-time (robosteer.scheduling)
-    os.replace(tmp, path)
     return path
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from robosteer.files import atomic_write_text, replace_dir
 from robosteer.study import stages
 from robosteer.study.config import DEMO_SEED_OFFSET
 from robosteer.study.plan import ARM_METHOD, RELEASE_ARMS, RELEASE_RECIPE, Cell, StudyPlan
@@ -23,10 +24,7 @@ CELL_FILE = "cell.json"
 
 
 def _atomic_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _hash(data: dict) -> str:
@@ -62,13 +60,13 @@ def prepare_demos(plan: StudyPlan, out: Path, base, console) -> dict[int, dict]:
 def _record(plan: StudyPlan, n: int, root: Path) -> None:
     from sim.recording import record_dataset
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".demos{n}-", dir=root.parent if root.parent.exists() else None))
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".demos{n}-", dir=root.parent))  # same file system: the rename is atomic
     try:
         record_dataset(
             plan.task, n, tmp / "d", seed=DEMO_SEED_OFFSET, noise_std=plan.demo_noise, image_size=plan.image_size
         )
-        root.parent.mkdir(parents=True, exist_ok=True)
-        (tmp / "d").replace(root)
+        replace_dir(tmp / "d", root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

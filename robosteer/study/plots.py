@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from robosteer.files import atomic_write
 
 METHOD_COLOURS = {"zero": "#9e9e9e", "lora": "#1f77b4", "steer": "#d62728", "full": "#2ca02c"}
 
@@ -20,10 +21,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
 
 
 def plot_success(methods: dict[str, dict], path: Path) -> Path:

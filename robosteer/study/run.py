@@ -17,7 +17,7 @@ from typing import Any
 
 from robosteer.errors import RobosteerError
 from robosteer.evaluation import EvalConfig, PolicySource, evaluate
-from robosteer.evaluation.report import atomic_write_text
+from robosteer.files import atomic_write_text, replace_dir
 from robosteer.study import stages
 from robosteer.study.config import DEMO_SEED_OFFSET, StudyConfig
 from robosteer.study.plots import plot_compute, plot_success
@@ -235,8 +235,7 @@ def _replace_folder(work: Path, out: Path) -> None:
                 f"refusing to replace {out}: it is not a robosteer study folder (no results.json); "
                 f"the new results are in {work}"
             )
-        shutil.rmtree(out)
-    os.replace(work, out)
+    replace_dir(work, out)
 
 
 def _print_ranking(console, ranking: dict) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from robosteer.evaluation.report import atomic_write_text
+from robosteer.files import atomic_write_text
 from robosteer.study import analysis, cells
 from robosteer.study.plan import StudyPlan
 

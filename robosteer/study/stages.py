@@ -24,13 +24,9 @@ def record_demos(task: str, n_episodes: int, out: Path, *, variations: str, seed
 
 def dataset_summary(root: Path) -> dict[str, Any]:
     """Episode/frame counts and fps from a LeRobot dataset's meta/info.json."""
-    info_path = Path(root) / "meta" / "info.json"
-    if not info_path.is_file():
-        raise RobosteerError(
-            f"{root} is not a LeRobot dataset (no meta/info.json): record one with "
-            "`robosteer record sim` or drop --dataset"
-        )
-    info = json.loads(info_path.read_text())
+    from robosteer.validation import require_lerobot_dataset
+
+    info = json.loads((require_lerobot_dataset(root) / "meta" / "info.json").read_text())
     return {"episodes": info.get("total_episodes"), "frames": info.get("total_frames"), "fps": info.get("fps")}
 
 

@@ -12,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-from robosteer.evaluation.report import atomic_write_text
 from robosteer.evaluation.stats import wilson_interval
+from robosteer.files import atomic_dir, atomic_write_text
 from robosteer.study.cells import CELL_FILE
 from robosteer.study.plan import StudyPlan
 
@@ -53,11 +53,7 @@ def _share_inputs(out: Path, folder: Path) -> None:
     """Copy the main study's recorded demos and ranking into a sweep point (small; recorded once)."""
     for name in ("data", "ranking"):
         if (out / name).is_dir() and not (folder / name).exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{name}.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(out / name, tmp)
-            tmp.replace(folder / name)
+            atomic_dir(folder / name, lambda tmp, name=name: shutil.copytree(out / name, tmp, dirs_exist_ok=True))
 
 
 def sweep_table(plan: StudyPlan, out: Path, factors: tuple[float, ...]) -> dict:

@@ -84,38 +84,17 @@ def train_loop(
     run before the bad update and raises :class:`RobosteerError` naming the step and the last good checkpoint.
     ``on_step(steps_done, loss)`` is called after every optimizer step (e.g. for a caller's own progress display).
     """
-    from accelerate import Accelerator
-
-    # Train where the policy lives: its LeRobot preprocessor moves batches to that device.
-    param_device = next(model.parameters()).device
-    accelerator = Accelerator(cpu=param_device.type == "cpu")
+    accelerator, precision = _place_model(model, config)
     device = accelerator.device
-    precision = resolve_precision(config, device)
-    model.to(device)
-    model.train()
     params = list(named_trainable.values())
     if not params:
         raise RobosteerError("nothing to train: the method left no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=config.peak_lr, betas=config.betas, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_with_warmup(config.warmup, config.steps, config.min_lr_ratio)
-    )
+    optimizer, scheduler = _optimizer_and_schedule(params, config)
     ckpt_root = out_dir / "checkpoints"
     log_path = out_dir / "log.jsonl"
-    start_step, last_good = 0, None
-    if config.resume and (ckpt_root / LATEST).is_dir():
-        state = load_checkpoint(ckpt_root / LATEST, named_trainable, optimizer, scheduler)
-        start_step = last_good = state["step"]
-        _truncate_log(log_path, start_step)
-    elif log_path.exists():
-        log_path.unlink()
+    start_step = last_good = _resume_or_restart(config, ckpt_root, log_path, named_trainable, optimizer, scheduler)
     extra = {"config": config.to_dict(), **(run_info or {})}
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-        if precision != "no"
-        else nullcontext()
-    )
-    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    stepper = _Stepper(accelerator, precision, params, optimizer, scheduler, config.grad_clip)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     meter = ActivationMeter(list(model.parameters()))
@@ -128,55 +107,27 @@ def train_loop(
     with log_path.open("a") as log:
         for step in range(start_step, config.steps):
             batch = next(batches)
-            _sync(device)
-            t0 = time.perf_counter()
+            t0 = _synced_time(device)
             measure = step == start_step  # activations do not change between steps; step 1 is not timed
-            with autocast, meter.hooks() if measure else nullcontext():
-                loss = loss_fn(batch)
-            _sync(device)
-            t1 = time.perf_counter()
+            loss = stepper.forward(loss_fn, batch, meter.hooks() if measure else nullcontext())
+            t1 = _synced_time(device)
             loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 _stop_on_nan(log, step, loss_value, last_good, ckpt_root)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                accelerator.backward(loss)
-            _sync(device)
-            t2 = time.perf_counter()
-            if step == start_step:
-                dead = list(named_trainable)
-            dead = [name for name in dead if _no_gradient(named_trainable[name])]
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else math.inf)
-            if not math.isfinite(float(grad_norm)):
-                _stop_on_nan(log, step, float(grad_norm), last_good, ckpt_root, what="gradient norm")
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            _sync(device)
-            t3 = time.perf_counter()
+            stepper.backward(loss)
+            t2 = _synced_time(device)
+            # A tensor is dead while none of its gradients so far was non-zero (judged from the first step on).
+            dead = [name for name in (named_trainable if measure else dead) if _no_gradient(named_trainable[name])]
+            grad_norm = stepper.clip()
+            if not math.isfinite(grad_norm):
+                _stop_on_nan(log, step, grad_norm, last_good, ckpt_root, what="gradient norm")
+            stepper.update()
+            t3 = _synced_time(device)
             timings.append({"forward_s": t1 - t0, "backward_s": t2 - t1, "step_s": t3 - t0})
             done = step + 1
             if done % config.log_every == 0 or done == config.steps:
-                record = {
-                    "step": done,
-                    "loss": loss_value,
-                    "lr": scheduler.get_last_lr()[0],
-                    "grad_norm": float(grad_norm),
-                    "step_time_s": t3 - t0,
-                }
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-            if progress is not None:
-                progress.set_postfix(loss=f"{loss_value:.4f}")
-                progress.update(1)
-            if on_step is not None:
-                on_step(done, loss_value)
+                _log_step(log, done, loss_value, scheduler.get_last_lr()[0], grad_norm, t3 - t0)
+            _report_progress(progress, on_step, done, loss_value)
             if (config.save_every and done % config.save_every == 0) or done == config.steps:
                 save_checkpoint(ckpt_root, done, named_trainable, optimizer, scheduler, extra)
                 last_good = done
@@ -189,6 +140,113 @@ def train_loop(
     _warn_dead(dead)
     summary["zero_gradient_params"] = {"count": len(dead), "names": dead[:20]}
     return summary
+
+
+def _place_model(model: torch.nn.Module, config: FinetuneConfig):
+    """Put ``model`` in training mode on the device its parameters already live on (its LeRobot preprocessor
+    moves batches there) and return ``(accelerator, precision)`` for that device."""
+    from accelerate import Accelerator
+
+    param_device = next(model.parameters()).device
+    accelerator = Accelerator(cpu=param_device.type == "cpu")
+    precision = resolve_precision(config, accelerator.device)
+    model.to(accelerator.device)
+    model.train()
+    return accelerator, precision
+
+
+def _optimizer_and_schedule(params: list[torch.nn.Parameter], config: FinetuneConfig):
+    """AdamW over ``params`` and its LR schedule: linear warm-up, then cosine decay (:func:`cosine_with_warmup`)."""
+    optimizer = torch.optim.AdamW(params, lr=config.peak_lr, betas=config.betas, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_with_warmup(config.warmup, config.steps, config.min_lr_ratio)
+    )
+    return optimizer, scheduler
+
+
+def _resume_or_restart(config, ckpt_root: Path, log_path: Path, named_trainable, optimizer, scheduler) -> int:
+    """The step training starts from: the latest checkpoint's (state loaded, log cut back to it) when resuming
+    and one exists, else 0 with any old log removed."""
+    if config.resume and (ckpt_root / LATEST).is_dir():
+        state = load_checkpoint(ckpt_root / LATEST, named_trainable, optimizer, scheduler)
+        _truncate_log(log_path, state["step"])
+        return state["step"]
+    if log_path.exists():
+        log_path.unlink()
+    return 0
+
+
+class _Stepper:
+    """The phases of one optimizer step: forward under mixed precision, backward (loss-scaled for fp16),
+    gradient clipping, then the optimizer and scheduler update."""
+
+    def __init__(self, accelerator, precision: str, params, optimizer, scheduler, grad_clip: float):
+        device = accelerator.device
+        self.accelerator = accelerator
+        self.params = params
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.max_norm = grad_clip if grad_clip > 0 else math.inf
+        self.device = device
+        self.autocast = (
+            torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+            if precision != "no"
+            else nullcontext()
+        )
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+    def forward(self, loss_fn: Callable[[dict], torch.Tensor], batch: dict, hooks) -> torch.Tensor:
+        """The batch's loss, computed under mixed precision and ``hooks`` (the activation meter's, or none)."""
+        with self.autocast, hooks:
+            loss = loss_fn(batch)
+        _sync(self.device)
+        return loss
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Gradients of ``loss`` (unscaled again when fp16 scales the loss)."""
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            self.accelerator.backward(loss)
+        _sync(self.device)
+
+    def clip(self) -> float:
+        """Clip the gradients to ``grad_clip`` (no clipping when it is 0) and return their norm before clipping."""
+        return float(torch.nn.utils.clip_grad_norm_(self.params, self.max_norm))
+
+    def update(self) -> None:
+        """Apply the gradients, clear them and advance the LR schedule."""
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        _sync(self.device)
+
+
+def _synced_time(device: torch.device) -> float:
+    """``time.perf_counter()`` once the device's queued work is done."""
+    _sync(device)
+    return time.perf_counter()
+
+
+def _log_step(log, done: int, loss: float, lr: float, grad_norm: float, step_time_s: float) -> None:
+    """One line of ``log.jsonl``."""
+    record = {"step": done, "loss": loss, "lr": lr, "grad_norm": grad_norm, "step_time_s": step_time_s}
+    log.write(json.dumps(record) + "\n")
+    log.flush()
+
+
+def _report_progress(progress, on_step: Callable[[int, float], None] | None, done: int, loss: float) -> None:
+    """Advance the progress bar (when shown) and call the caller's ``on_step``."""
+    if progress is not None:
+        progress.set_postfix(loss=f"{loss:.4f}")
+        progress.update(1)
+    if on_step is not None:
+        on_step(done, loss)
 
 
 def _no_gradient(param: torch.Tensor) -> bool:

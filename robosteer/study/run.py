@@ -113,6 +113,34 @@ def _load_quietly(policy: str | Path):
 
 
 def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, console, timings: dict) -> dict:
+    """The four stages (record, rank, finetune, evaluate) in ``work``; returns the study's summary and adds each
+    stage's wall time to ``timings``."""
+    dataset_root, dataset = _record_stage(config, work, console, timings)
+    base = _load_quietly(config.policy)
+    fingerprint = base.fingerprint()
+    # Snapshot the base weights: every method and evaluation uses exactly these, even if the source is replaced
+    # meanwhile (e.g. a reinstall of the embedded policy), and the study folder documents what it measured.
+    base_path = str(base.save(work / "base_policy"))
+    ranking = _rank_stage(config, base, dataset_root, dataset, work, console, timings)
+    methods = _finetune_stage(config, base, base_path, fingerprint, dataset_root, ranking, work, console, timings)
+    del base
+    results = _evaluate_stage(config, eval_config, base_path, methods, work, console, timings)
+    if ranking:
+        ranking = {**ranking, "heads_json": "ranking/heads.json"}
+    return {
+        "config": config.to_dict(),
+        "dataset": dataset,
+        "policy_fingerprint": fingerprint,
+        "ranking": ranking,
+        "methods": results,
+        "ratios_steer_over_lora": ratios(results),
+        "machine": {"description": machine_description(), "platform": platform.platform()},
+    }
+
+
+def _record_stage(config: StudyConfig, work: Path, console, timings: dict) -> tuple[Path, dict]:
+    """Stage 1: the demonstrations, recorded into ``work/demos`` unless the study was given a dataset; returns
+    their folder and the summary the results describe them with."""
     t0 = time.perf_counter()
     if config.dataset is not None:
         dataset_root, first_seed = Path(config.dataset), None
@@ -133,37 +161,44 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
         "root": "demos" if config.dataset is None else str(config.dataset),
     }
     timings["record"] = time.perf_counter() - t0
+    return dataset_root, dataset
 
-    base = _load_quietly(config.policy)
-    fingerprint = base.fingerprint()
-    # Snapshot the base weights: every method and evaluation uses exactly these, even if the source is replaced
-    # meanwhile (e.g. a reinstall of the embedded policy), and the study folder documents what it measured.
-    base_path = str(base.save(work / "base_policy"))
-    ranking = None
-    if "steer" in config.methods:
-        console.print(
-            f"[bold]2/4 rank[/] every head of the base policy on {dataset['episodes']} demonstrations "
-            "(1-2 min on 2 CPU cores)"
-        )
-        t0 = time.perf_counter()
-        weights = None
-        if config.rank_weights:
-            from robosteer.heads import parse_weights
 
-            weights = parse_weights(config.rank_weights)
-        ranking = stages.rank(
-            base,
-            dataset_root,
-            work / "ranking",
-            top_k=config.top_k,
-            seed=config.seed,
-            weights=weights,
-            min_layer=config.min_layer,
-        )
-        timings["rank"] = time.perf_counter() - t0
-        _print_ranking(console, ranking)
-        shutil.copyfile(work / "ranking" / "heads.png", _plots(work) / "heads.png")
+def _rank_stage(config: StudyConfig, base, dataset_root: Path, dataset: dict, work: Path, console, timings: dict):
+    """Stage 2: rank every head of the base policy on the demonstrations (only when ``steer`` is studied, which
+    trains the selected heads); returns the ranking, or None."""
+    if "steer" not in config.methods:
+        return None
+    console.print(
+        f"[bold]2/4 rank[/] every head of the base policy on {dataset['episodes']} demonstrations "
+        "(1-2 min on 2 CPU cores)"
+    )
+    t0 = time.perf_counter()
+    weights = None
+    if config.rank_weights:
+        from robosteer.heads import parse_weights
 
+        weights = parse_weights(config.rank_weights)
+    ranking = stages.rank(
+        base,
+        dataset_root,
+        work / "ranking",
+        top_k=config.top_k,
+        seed=config.seed,
+        weights=weights,
+        min_layer=config.min_layer,
+    )
+    timings["rank"] = time.perf_counter() - t0
+    _print_ranking(console, ranking)
+    shutil.copyfile(work / "ranking" / "heads.png", _plots(work) / "heads.png")
+    return ranking
+
+
+def _finetune_stage(
+    config: StudyConfig, base, base_path: str, fingerprint, dataset_root: Path, ranking, work: Path, console, timings
+) -> dict[str, dict]:
+    """Stage 3: finetune every method on the same budget, each from a fresh copy of the base weights (the last
+    one trains ``base`` itself); returns each method's outputs by name."""
     methods: dict[str, dict] = {}
     for method in config.finetuned_methods:
         console.print(f"[bold]3/4 finetune[/] {method}: {config.steps} steps, batch {config.batch_size}")
@@ -184,8 +219,14 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
             lr=(config.lrs or {}).get(method),
         )
         timings[f"finetune_{method}"] = time.perf_counter() - t0
-    del base
+    return methods
 
+
+def _evaluate_stage(
+    config: StudyConfig, eval_config: EvalConfig, base_path: str, methods: dict, work: Path, console, timings: dict
+) -> dict[str, dict]:
+    """Stage 4: evaluate every method (``zero``: the base weights) on the same cells and seeds; returns each
+    method's results entry by name."""
     results: dict[str, dict] = {}
     for method in config.methods:
         console.print(f"[bold]4/4 evaluate[/] {method}: {len(eval_config.cells)} cells x {config.episodes} episodes")
@@ -202,17 +243,7 @@ def _run_stages(config: StudyConfig, eval_config: EvalConfig, work: Path, consol
             entry["compute"] = methods[method]["compute"]
             entry["checkpoint"] = os.path.relpath(methods[method]["merged"], work)
         results[method] = entry
-    if ranking:
-        ranking = {**ranking, "heads_json": "ranking/heads.json"}
-    return {
-        "config": config.to_dict(),
-        "dataset": dataset,
-        "policy_fingerprint": fingerprint,
-        "ranking": ranking,
-        "methods": results,
-        "ratios_steer_over_lora": ratios(results),
-        "machine": {"description": machine_description(), "platform": platform.platform()},
-    }
+    return results
 
 
 def _plots(work: Path) -> Path:

@@ -77,6 +77,34 @@ def evaluate(
     RobotPolicy. Episodes run in ``config.workers`` processes; a live policy reaches them only under ``fork``.
     Like any multiprocessing code, a script calling this with workers > 1 needs ``if __name__ == "__main__":``.
     """
+    out_path, source = _check_inputs(policy, config, out_dir)
+    jobs = plan_jobs(config, out_path)
+    runner_kwargs = dict(image_size=config.image_size, max_steps=config.max_steps, env_kwargs=config.extra_env_kwargs)
+    n_workers, start_method = _workers_and_start_method(config, len(jobs), live_policy=source is None)
+
+    t0 = time.perf_counter()
+    # Load once here, so a bad checkpoint or adapter fails before any episode (fork workers also inherit it).
+    live = policy if source is None else load_policy_from_source(source)
+    batch = config.batch if policy_batches(live) else 1
+    if n_workers == 1:
+        records = _run_in_process(live, jobs, batch, runner_kwargs, progress, label)
+    else:
+        handed = live if start_method == "fork" else source
+        records = _run_in_pool(handed, jobs, n_workers, batch, start_method, runner_kwargs, progress, label)
+    wall = time.perf_counter() - t0
+
+    order = {cell: i for i, cell in enumerate(config.cells)}
+    records.sort(key=lambda r: (order[(r["task"], r["variation"])], r["seed"]))
+    meta = _results_meta(policy, source, live, config, label, n_workers, batch, start_method, wall)
+    results = EvalResults(meta=meta, cells=summarize_cells(records, out_path), episodes=records)
+    if out_path is not None:
+        results.save(out_path)
+    return results
+
+
+def _check_inputs(policy, config: EvalConfig, out_dir: str | Path | None) -> tuple[Path | None, PolicySource | None]:
+    """Refuse unknown cells, an ``out_dir`` that is a file and a policy that is neither a source nor a live policy;
+    returns the output folder (or None) and the policy's source (None for a live policy)."""
     config.validate_names()
     out_path = Path(out_dir) if out_dir is not None else None
     if out_path is not None and out_path.exists() and not out_path.is_dir():
@@ -84,58 +112,66 @@ def evaluate(
     source = policy if isinstance(policy, PolicySource) else None
     if source is None and not hasattr(policy, "select_action"):
         raise RobosteerError(f"cannot evaluate {type(policy).__name__}: give a PolicySource or a RobotPolicy")
-    jobs = plan_jobs(config, out_path)
-    runner_kwargs = dict(image_size=config.image_size, max_steps=config.max_steps, env_kwargs=config.extra_env_kwargs)
-    n_workers = resolve_workers(config, len(jobs))
-    start_method = config.start_method or ("forkserver" if "forkserver" in get_all_start_methods() else "spawn")
-    if source is None and start_method != "fork":
-        n_workers = 1  # a live policy only reaches workers by fork
+    return out_path, source
 
-    t0 = time.perf_counter()
-    # Load once here, so a bad checkpoint or adapter fails before any episode (fork workers also inherit it).
-    live = policy if source is None else load_policy_from_source(source)
-    batch = config.batch if policy_batches(live) else 1
-    if n_workers == 1 and batch > 1:
+
+def _workers_and_start_method(config: EvalConfig, n_jobs: int, *, live_policy: bool) -> tuple[int, str]:
+    """How many worker processes run the episodes and how they start (``forkserver`` where the platform has it);
+    a live policy only reaches workers by ``fork``, so with any other start method it runs in this process."""
+    n_workers = resolve_workers(config, n_jobs)
+    start_method = config.start_method or ("forkserver" if "forkserver" in get_all_start_methods() else "spawn")
+    if live_policy and start_method != "fork":
+        n_workers = 1  # a live policy only reaches workers by fork
+    return n_workers, start_method
+
+
+def _run_in_process(live, jobs: list[EpisodeJob], batch: int, runner_kwargs: dict, progress: bool, label):
+    """Every episode in this process: ``batch`` episodes side by side when the policy batches, else one by one."""
+    if batch > 1:
         runner = BatchedEpisodeRunner(live, batch=batch, **runner_kwargs)
         try:
-            records = _run_batched(runner, jobs, progress, label)
+            return _run_batched(runner, jobs, progress, label)
         finally:
             runner.close()
-    elif n_workers == 1:
-        runner = EpisodeRunner(live, **runner_kwargs)
-        try:
-            records = _run_all(jobs, runner.run, progress, label)
-        finally:
-            runner.close()
-    else:
-        from robosteer.policies.loading import torch_threads  # imports torch: not at this module's import
+    runner = EpisodeRunner(live, **runner_kwargs)
+    try:
+        return _run_all(jobs, runner.run, progress, label)
+    finally:
+        runner.close()
 
-        handed = live if start_method == "fork" else source
-        pool = None
-        try:
-            with interrupts_deferred():  # a pool is started whole (every worker tracked) or not at all
-                pool = ProcessPoolExecutor(
-                    n_workers,
-                    mp_context=_context(start_method),
-                    initializer=_quiet_worker,
-                    initargs=(handed, runner_kwargs, torch_threads()),  # 1 unless ROBOSTEER_TORCH_THREADS says
-                )
-                if batch > 1:
-                    groups = _job_groups(jobs, n_workers, batch)
-                    futures = [pool.submit(run_jobs_batched_in_worker, group, batch) for group in groups]
-                else:
-                    futures = [pool.submit(run_job_in_worker, job) for job in jobs]
-            records = _run_all(futures, None, progress, label, total=len(jobs))
-        except BaseException:  # Ctrl-C or a failed episode: stop the workers now, write nothing
-            if pool is not None:
-                _stop_pool(pool)
-            raise
-        pool.shutdown()
-    wall = time.perf_counter() - t0
 
-    order = {cell: i for i, cell in enumerate(config.cells)}
-    records.sort(key=lambda r: (order[(r["task"], r["variation"])], r["seed"]))
-    meta = {
+def _run_in_pool(handed, jobs, n_workers: int, batch: int, start_method: str, runner_kwargs: dict, progress, label):
+    """Every episode in ``n_workers`` worker processes, each initialised with ``handed`` (the live policy under
+    ``fork``, else its source); with ``batch > 1`` workers run groups of episodes batched. Ctrl-C or a failed
+    episode stops the workers at once."""
+    from robosteer.policies.loading import torch_threads  # imports torch: not at this module's import
+
+    pool = None
+    try:
+        with interrupts_deferred():  # a pool is started whole (every worker tracked) or not at all
+            pool = ProcessPoolExecutor(
+                n_workers,
+                mp_context=_context(start_method),
+                initializer=_quiet_worker,
+                initargs=(handed, runner_kwargs, torch_threads()),  # 1 unless ROBOSTEER_TORCH_THREADS says
+            )
+            if batch > 1:
+                groups = _job_groups(jobs, n_workers, batch)
+                futures = [pool.submit(run_jobs_batched_in_worker, group, batch) for group in groups]
+            else:
+                futures = [pool.submit(run_job_in_worker, job) for job in jobs]
+        records = _run_all(futures, None, progress, label, total=len(jobs))
+    except BaseException:  # Ctrl-C or a failed episode: stop the workers now, write nothing
+        if pool is not None:
+            _stop_pool(pool)
+        raise
+    pool.shutdown()
+    return records
+
+
+def _results_meta(policy, source, live, config: EvalConfig, label, n_workers, batch, start_method, wall) -> dict:
+    """The ``meta`` section of results.json: what was evaluated, on which cells and seeds, how, and on what."""
+    return {
         "policy": source.policy if source else getattr(policy, "name", type(policy).__name__),
         "adapter": source.adapter if source else None,
         "label": label or (source.label if source else "in-memory policy"),
@@ -156,10 +192,6 @@ def evaluate(
             "cpu_count": os.cpu_count(),
         },
     }
-    results = EvalResults(meta=meta, cells=summarize_cells(records, out_path), episodes=records)
-    if out_path is not None:
-        results.save(out_path)
-    return results
 
 
 def _quiet_worker(*args) -> None:

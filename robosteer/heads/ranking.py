@@ -294,68 +294,97 @@ def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = Non
     t_extract = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    sc = _score_context(ctx, tensors, config, dataset_root)
-    everything = torch.ones(len(ctx.frames), dtype=torch.bool)
-    all_scores, physical = _scores_on(ctx, sc, tensors, config, everything)
-    for name, weight in config.weights.items():
-        if weight > 0 and all_scores[name] is None:
-            ctx.notes.append(f"weight {name}={weight} ignored: that score could not be computed")
-    combined, pooled, used = _pooled(all_scores, config, ctx.heads)
-    chosen, greedy_errors, release_errors = _choose(ctx, sc, physical, pooled, config)
-    if float(pooled[ctx.eligible].std()) == 0:
-        ctx.notes.append("every selectable head has the same score: the selection is arbitrary (head order)")
-    control_report, extra = _controls(ctx, sc, tensors, physical, config)
-    standard = scores.standardise(sc.targets)
-    set_mse = scores.knn_mse(
-        scores.concat_similarity(sc.similarity, chosen), standard, ctx.frames.episode, physical.k_grid
-    )[0]
-    reliability = _stability(ctx, sc, tensors, config)
+    scored = _score_and_select(ctx, tensors, config, dataset_root)
     t_score = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     causal = {"skipped": True}
     if config.causal_frames:
         positions = evenly_spread(len(ctx.frames), config.causal_frames)
-        causal = causal_check(policy, loader, ctx.frames, ctx.heads, chosen, ctx.eligible, positions, config)
+        causal = causal_check(policy, loader, ctx.frames, ctx.heads, scored.chosen, ctx.eligible, positions, config)
     t_causal = time.perf_counter() - t0
     if ctx.notes:
         log.info("head ranking notes:\n  %s", "\n  ".join(ctx.notes))
+    timings = {
+        "prepare_s": round(t_prepare, 3),
+        "extract_s": round(t_extract, 3),
+        "score_s": round(t_score, 3),
+        "causal_s": round(t_causal, 3),
+        "total_s": round(time.perf_counter() - t_start, 3),
+        "features_cached": cached,
+    }
+    return _ranking(policy, ctx, scored, causal, timings, config)
 
-    def rounded(values):
-        return None if values is None else [round(float(v), 5) for v in values]
 
+def _score_and_select(ctx, tensors, config: RankConfig, dataset_root) -> SimpleNamespace:
+    """Score every head on all frames, select the top heads, run the controls, the selected set's cross-validated
+    error and the split-half stability; notes about ignored weights or a flat score go to ``ctx.notes``."""
+    sc = _score_context(ctx, tensors, config, dataset_root)
+    everything = torch.ones(len(ctx.frames), dtype=torch.bool)
+    all_scores, physical = _scores_on(ctx, sc, tensors, config, everything)
+    for name, weight in config.weights.items():
+        if weight > 0 and all_scores[name] is None:
+            ctx.notes.append(f"weight {name}={weight} ignored: that score could not be computed")
+    combined, pooled, used = _pooled(all_scores, config, ctx.heads)  # combined, pooled: (H,)
+    chosen, greedy_errors, release_errors = _choose(ctx, sc, physical, pooled, config)
+    if float(pooled[ctx.eligible].std()) == 0:
+        ctx.notes.append("every selectable head has the same score: the selection is arbitrary (head order)")
+    control_report, extra = _controls(ctx, sc, tensors, physical, config)
+    standard = scores.standardise(sc.targets)  # (n_frames, target_dim), per-dim z-score
+    set_mse = scores.knn_mse(
+        scores.concat_similarity(sc.similarity, chosen), standard, ctx.frames.episode, physical.k_grid
+    )[0]  # (1, N, N) set similarity -> (len(k_grid),): the set's error per k
+    return SimpleNamespace(
+        sc=sc,
+        all_scores=all_scores,
+        physical=physical,
+        combined=combined,
+        pooled=pooled,
+        used=used,
+        chosen=chosen,
+        greedy_errors=greedy_errors,
+        release_errors=release_errors,
+        control_report=control_report,
+        extra=extra,
+        set_mse=set_mse,
+        reliability=_stability(ctx, sc, tensors, config),
+    )
+
+
+def _rounded(values):
+    """Per-head values as a JSON list rounded to 5 decimals (None stays None)."""
+    return None if values is None else [round(float(v), 5) for v in values]
+
+
+def _ranking(policy, ctx, scored: SimpleNamespace, causal: dict, timings: dict, config: RankConfig) -> Ranking:
+    """The :class:`Ranking` of the scored heads: scores, selection, controls, cross-validation, causal check and
+    the identities of the policy and the dataset."""
+    physical, set_mse, sc = scored.physical, scored.set_mse, scored.sc
     return Ranking(
         heads=ctx.heads,
         scores={
-            **{name: rounded(s) for name, s in all_scores.items()},
-            "combined": rounded(combined),
-            "selection": rounded(pooled),
-            "residual": rounded(extra["residual"]),
+            **{name: _rounded(s) for name, s in scored.all_scores.items()},
+            "combined": _rounded(scored.combined),
+            "selection": _rounded(scored.pooled),
+            "residual": _rounded(scored.extra["residual"]),
         },
-        selected=[ctx.heads[i] for i in chosen],
+        selected=[ctx.heads[i] for i in scored.chosen],
         best_k=physical.k_grid[int(set_mse.argmin())],
-        stability=reliability,
-        controls=control_report,
+        stability=scored.reliability,
+        controls=scored.control_report,
         cv={
             "selected_mse_by_k": {str(k): float(v) for k, v in zip(physical.k_grid, set_mse, strict=True)},
             "selected_mse": float(set_mse.min()),
             "mean_baseline_mse": physical.baseline_mse,
-            "head_mse": rounded(physical.mse),
+            "head_mse": _rounded(physical.mse),
             "head_k": physical.k,
-            "residual_mse": rounded(extra["residual_mse"]),
-            "greedy_mse": greedy_errors,
-            "release_set_mse_by_k": release_errors,
+            "residual_mse": _rounded(scored.extra["residual_mse"]),
+            "greedy_mse": scored.greedy_errors,
+            "release_set_mse_by_k": scored.release_errors,
             "units": "standardised action (per-dim z-score) MSE",
         },
         causal=causal,
-        timings={
-            "prepare_s": round(t_prepare, 3),
-            "extract_s": round(t_extract, 3),
-            "score_s": round(t_score, 3),
-            "causal_s": round(t_causal, 3),
-            "total_s": round(time.perf_counter() - t_start, 3),
-            "features_cached": cached,
-        },
+        timings=timings,
         policy={
             "architecture": policy.layout.architecture,
             "fingerprint": ctx.fingerprint,
@@ -372,7 +401,7 @@ def rank_heads(policy, dataset_root: str | Path, config: RankConfig | None = Non
             "n_frames_scored": len(ctx.frames),
             "label_keys": {"visual": sorted(sc.visual_keys), "linguistic": sorted(sc.ling_keys)},
         },
-        config=_config_json(config, ctx.top_k, used),
+        config=_config_json(config, ctx.top_k, scored.used),
         notes=ctx.notes,
     )
 

@@ -155,15 +155,33 @@ def _cap(fromto: str, r: float = 0.055, rgba: str = "0.92 0.92 0.94 1") -> str:
     )
 
 
+_DARK = "0.25 0.25 0.27 1"
+
+_ARM_LINKS = (
+    # (body name, pos, quat, capsules as _cap arguments), base to flange; link i+1 turns joint i.
+    ("link1", "0 0 0.333", "1 0 0 0", (("0 0 -0.19 0 0 -0.03", 0.06),)),
+    ("link2", "0 0 0", "1 -1 0 0", (("0 0 -0.06 0 0 0.06", 0.06), ("0 0 0 0 -0.2 0", 0.055))),
+    ("link3", "0 -0.316 0", "1 1 0 0", (("0 0 -0.12 0 0 0", 0.055), ("0 0 0 0.0825 0 0", 0.05))),
+    ("link4", "0.0825 0 0", "1 1 0 0", (("0 0 -0.06 0 0 0.06", 0.055), ("0 0 0 -0.0825 0.1 0", 0.05))),
+    ("link5", "-0.0825 0.384 0", "1 -1 0 0", (("0 0 -0.26 0 0 0", 0.05), ("0 0 -0.1 0 0.06 -0.1", 0.04))),
+    ("link6", "0 0 0", "1 1 0 0", (("0 0 -0.06 0 0 0.03", 0.05), ("0 0 0 0.088 0 0", 0.045))),
+    ("link7", "0.088 0 0", "1 1 0 0", (("0 0 -0.02 0 0 0.09", 0.045, _DARK),)),
+)
+"""The built-in arm's primitive geometry (Franka kinematics, capsule shells)."""
+
+
 def robot_mjcf(spec: RobotSpec = RobotSpec()) -> tuple[str, str, str]:
     """(worldbody xml, actuator xml, extra xml for tendon/equality/contact) of the arm + hand at the origin."""
-    j, lim = spec.joints, spec.limits
-    dark = "0.25 0.25 0.27 1"
+    return _arm_body(spec, _hand_body()), _actuators(spec), _gripper_coupling()
+
+
+def _hand_body() -> str:
+    """The hand: palm, TCP site, wrist camera and two slide-jointed fingers."""
     finger = (
         '<geom type="box" pos="0 {y} 0.0265" size="0.0105 0.006 0.0265" rgba="0.2 0.2 0.2 1" friction="1.5 0.02 0.002"'
         ' condim="6" solref="0.01 1" priority="1" mass="0.02"/>'
     )
-    hand = (
+    return (
         '<body name="hand" pos="0 0 0.107" quat="0.9238795 0 0 -0.3826834">'
         '<geom type="box" pos="0 0 0.03" size="0.025 0.1 0.028" rgba="0.92 0.92 0.94 1" mass="0.6"/>'
         f'<site name="tcp" pos="0 0 {TCP_OFFSET}" size="0.005" rgba="1 0 0 0" group="4"/>'
@@ -178,74 +196,45 @@ def robot_mjcf(spec: RobotSpec = RobotSpec()) -> tuple[str, str, str]:
         + finger.format(y=0.006)
         + "</body></body>"
     )
-    link7 = _link("link7", "0.088 0 0", "1 1 0 0", j[6], lim[6], _cap("0 0 -0.02 0 0 0.09", 0.045, dark), hand)
-    link6 = _link(
-        "link6",
-        "0 0 0",
-        "1 1 0 0",
-        j[5],
-        lim[5],
-        _cap("0 0 -0.06 0 0 0.03", 0.05) + _cap("0 0 0 0.088 0 0", 0.045),
-        link7,
-    )
-    link5 = _link(
-        "link5",
-        "-0.0825 0.384 0",
-        "1 -1 0 0",
-        j[4],
-        lim[4],
-        _cap("0 0 -0.26 0 0 0", 0.05) + _cap("0 0 -0.1 0 0.06 -0.1", 0.04),
-        link6,
-    )
-    link4 = _link(
-        "link4",
-        "0.0825 0 0",
-        "1 1 0 0",
-        j[3],
-        lim[3],
-        _cap("0 0 -0.06 0 0 0.06", 0.055) + _cap("0 0 0 -0.0825 0.1 0", 0.05),
-        link5,
-    )
-    link3 = _link(
-        "link3",
-        "0 -0.316 0",
-        "1 1 0 0",
-        j[2],
-        lim[2],
-        _cap("0 0 -0.12 0 0 0", 0.055) + _cap("0 0 0 0.0825 0 0", 0.05),
-        link4,
-    )
-    link2 = _link(
-        "link2",
-        "0 0 0",
-        "1 -1 0 0",
-        j[1],
-        lim[1],
-        _cap("0 0 -0.06 0 0 0.06", 0.06) + _cap("0 0 0 0 -0.2 0", 0.055),
-        link3,
-    )
-    link1 = _link("link1", "0 0 0.333", "1 0 0 0", j[0], lim[0], _cap("0 0 -0.19 0 0 -0.03", 0.06), link2)
-    body = (
+
+
+def _arm_body(spec: RobotSpec, hand: str) -> str:
+    """The base (link0) and the seven links nested base to flange, ``hand`` inside the last one."""
+    j, lim = spec.joints, spec.limits
+    inner = hand
+    for i in reversed(range(len(_ARM_LINKS))):  # build from the flange outwards: each link wraps the next
+        name, pos, quat, caps = _ARM_LINKS[i]
+        inner = _link(name, pos, quat, j[i], lim[i], "".join(_cap(*cap) for cap in caps), inner)
+    return (
         '<body name="link0" pos="0 0 0">'
         '<geom type="cylinder" fromto="0 0 0 0 0 0.15" size="0.07" rgba="0.92 0.92 0.94 1" contype="0" conaffinity="0"/>'
-        f"{link1}</body>"
+        f"{inner}</body>"
     )
+
+
+def _actuators(spec: RobotSpec) -> str:
+    """A position servo per arm joint (gains and torque limits of the Franka) and one for the gripper's width."""
+    j, lim = spec.joints, spec.limits
     acts = "".join(
         f'<position name="act{i + 1}" joint="{j[i]}" kp="{_KP[i]}" kv="{_KV[i]}" ctrlrange="{lim[i][0]} {lim[i][1]}"'
         f' forcerange="-{_TORQUE[i]} {_TORQUE[i]}"/>'
         for i in range(7)
     )
-    acts += (
+    return acts + (
         f'<position name="gripper" tendon="split" kp="1500" kv="40" ctrlrange="0 {GRIPPER_MAX_WIDTH}"'
         ' forcerange="-20 20"/>'
     )
-    extra = (
+
+
+def _gripper_coupling() -> str:
+    """The fingers move together: a tendon summing them (the gripper actuator drives it), an equality keeping them
+    equal, and no contact between them."""
+    return (
         '<tendon><fixed name="split"><joint joint="finger_joint1" coef="1"/><joint joint="finger_joint2" coef="1"/>'
         "</fixed></tendon>"
         '<equality><joint joint1="finger_joint1" joint2="finger_joint2" solref="0.01 1"/></equality>'
         '<contact><exclude body1="left_finger" body2="right_finger"/></contact>'
     )
-    return body, acts, extra
 
 
 def robot_document(spec: RobotSpec = RobotSpec()) -> str:

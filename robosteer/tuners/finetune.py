@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from robosteer.errors import RobosteerError
 from robosteer.files import atomic_dir, atomic_write_text
@@ -153,19 +154,7 @@ def finetune(
         check_heads(policy, config.heads, config.heads_fingerprint, fingerprint, q_o_only)
     run_info = {"policy_fingerprint": fingerprint, "dataset": str(dataset_root) if dataset_root else None}
     if make_batches is None:
-        if dataset_root is None:
-            raise RobosteerError("finetune needs a dataset (--dataset DIR)")
-        from robosteer.tuners.data import make_batch_stream, open_dataset
-        from robosteer.validation import check_out_path, dataset_fingerprint, validate_dataset
-
-        check_out_path(out_dir, {"--dataset": Path(dataset_root)})
-        validate_dataset(dataset_root)
-        run_info["dataset_fingerprint"] = dataset_fingerprint(dataset_root)
-
-        dataset = open_dataset(policy, dataset_root)
-        make_batches = make_batch_stream(dataset, config.batch_size, config.seed, config.steps, config.num_workers)
-        if config.stats == "dataset":
-            set_policy_stats(policy, dataset.meta.stats)
+        make_batches = _dataset_batches(policy, dataset_root, config, out_dir, run_info)
     if config.resume:
         check_resume(out_dir, config, run_info)
     _prepare_out_dir(out_dir, config)
@@ -173,6 +162,43 @@ def finetune(
     import torch
 
     torch.manual_seed(config.seed)
+    model = policy.model
+    named, tuner, peft_model = _attach_method(policy, config)
+    summary = train_loop(model, named, policy.loss, make_batches, config, out_dir, run_info)
+    summary.update(run_info)
+    if tuner is not None:
+        summary["lowest_tuned_layers"] = tuner.lowest_layers()
+
+    adapter_dir, merged_dir = _save_outputs(policy, config, out_dir, tuner, peft_model, fingerprint, run_info)
+    summary["adapter_dir"] = str(adapter_dir) if adapter_dir else None
+    summary["merged_dir"] = str(merged_dir) if merged_dir else None
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    return FinetuneResult(out_dir, adapter_dir, merged_dir, summary)
+
+
+def _dataset_batches(policy, dataset_root, config: FinetuneConfig, out_dir: Path, run_info: dict):
+    """``make_batches`` over the LeRobot dataset at ``dataset_root``, after checking the dataset and the output
+    folder; adds the dataset's fingerprint to ``run_info`` and, with ``stats=dataset``, gives the policy the
+    dataset's normalisation statistics."""
+    if dataset_root is None:
+        raise RobosteerError("finetune needs a dataset (--dataset DIR)")
+    from robosteer.tuners.data import make_batch_stream, open_dataset
+    from robosteer.validation import check_out_path, dataset_fingerprint, validate_dataset
+
+    check_out_path(out_dir, {"--dataset": Path(dataset_root)})
+    validate_dataset(dataset_root)
+    run_info["dataset_fingerprint"] = dataset_fingerprint(dataset_root)
+
+    dataset = open_dataset(policy, dataset_root)
+    make_batches = make_batch_stream(dataset, config.batch_size, config.seed, config.steps, config.num_workers)
+    if config.stats == "dataset":
+        set_policy_stats(policy, dataset.meta.stats)
+    return make_batches
+
+
+def _attach_method(policy, config: FinetuneConfig) -> tuple[dict, HeadTunerModel | None, Any]:
+    """Make the method's tensors the trainable ones: the selected heads' adapters (``steer``), LoRA adapters
+    (``lora``) or every weight (``full``); returns them by name, with the head tuner or the PEFT model (or None)."""
     model = policy.model
     tuner = peft_model = None
     if config.method == "steer":
@@ -197,11 +223,12 @@ def finetune(
     else:
         model.requires_grad_(True)
         named = dict(model.named_parameters())
-    summary = train_loop(model, named, policy.loss, make_batches, config, out_dir, run_info)
-    summary.update(run_info)
-    if tuner is not None:
-        summary["lowest_tuned_layers"] = tuner.lowest_layers()
+    return named, tuner, peft_model
 
+
+def _save_outputs(policy, config: FinetuneConfig, out_dir: Path, tuner, peft_model, fingerprint, run_info: dict):
+    """Write ``<out_dir>/adapter`` (steer or LoRA, with the dataset's statistics when used) and, for ``full`` or
+    with ``merge``, ``<out_dir>/merged`` (adapters merged into the policy); returns both folders (or None)."""
     adapter_dir = merged_dir = None
     extra = {"steps": config.steps, "dataset": run_info["dataset"]}
     extra["stats"] = config.stats
@@ -217,10 +244,7 @@ def finetune(
         elif peft_model is not None:
             peft_model.merge_and_unload()
         merged_dir = atomic_dir(out_dir / "merged", lambda tmp: policy.save(tmp))
-    summary["adapter_dir"] = str(adapter_dir) if adapter_dir else None
-    summary["merged_dir"] = str(merged_dir) if merged_dir else None
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
-    return FinetuneResult(out_dir, adapter_dir, merged_dir, summary)
+    return adapter_dir, merged_dir
 
 
 def adapter_kind(adapter_dir: str | Path) -> str:

@@ -233,60 +233,99 @@ def teleop_episodes(
     """
     from rich.console import Console
 
-    console = Console(quiet=not progress)
-    controller = TeleopController(env, settings)
+    session = _TeleopSession(env, writer, TeleopController(env, settings), Console(quiet=not progress), seed)
     show_viewer = not isinstance(source, ScriptedSource) if show_viewer is None else show_viewer
-    viewer = None
-    if show_viewer:
-        import mujoco.viewer
-
-        viewer = mujoco.viewer.launch_passive(env.unwrapped.model, env.unwrapped.data)
-    saved, attempt, recording, finished = 0, 0, False, False
-    obs, info = None, None
+    viewer = _open_viewer(env) if show_viewer else None
     try:
-        while saved < n_episodes:
+        while session.saved < n_episodes:
             tick = time.perf_counter()
             command = source.poll()
             event = command.event
             if event == "save_or_start":
-                event = "save" if recording else "start"
+                event = "save" if session.recording else "start"
             if event == "quit":
                 break
-            if event == "start" and not recording:
-                obs, info = env.reset(seed=seed + attempt)
-                attempt += 1
-                controller.reset()
-                recording, finished = True, False
-                console.print(f"episode {attempt}: {info['task']}")
-            elif event in ("save", "discard") and recording:
-                if event == "save" and writer.frames:
-                    writer.save_episode(
-                        {
-                            **info["labels"],
-                            "seed": seed + attempt - 1,
-                            "teleop": teleop_name,
-                            "success": bool(info["is_success"]),
-                        }
-                    )
-                    saved += 1
-                    console.print(f"saved episode ({saved}/{n_episodes}, success={info['is_success']})")
-                else:
-                    writer.discard_episode()
-                    console.print("discarded episode")
-                recording = False
-            elif recording and not finished:
-                action = controller.action(command)
-                writer.add_frame(obs, action, info["task"])
-                obs, _, terminated, truncated, info = env.step(action)
-                finished = terminated or truncated
-            if viewer is not None:
-                if not viewer.is_running():
-                    break
-                viewer.sync()
-                time.sleep(max(0.0, 1.0 / env.unwrapped.fps - (time.perf_counter() - tick)))
+            if event == "start" and not session.recording:
+                session.start()
+            elif event in ("save", "discard") and session.recording:
+                session.end(save=event == "save", n_episodes=n_episodes, teleop_name=teleop_name)
+            elif session.recording and not session.finished:
+                session.step(command)
+            if viewer is not None and not _show(viewer, env, tick):
+                break
     finally:
         writer.discard_episode()
         source.close()
         if viewer is not None:
             viewer.close()
-    return saved
+    return session.saved
+
+
+@dataclass
+class _TeleopSession:
+    """The state of a teleoperation session: the episode being recorded (if any) and how many were started and
+    saved."""
+
+    env: object
+    writer: object
+    controller: TeleopController
+    console: object
+    seed: int
+    saved: int = 0
+    attempt: int = 0
+    recording: bool = False
+    finished: bool = False
+    """The episode ended (success or time limit): the arm waits for save or discard."""
+    obs: dict | None = None
+    info: dict | None = None
+
+    def start(self) -> None:
+        """Reset the scene (seed ``seed + attempt``) and start recording an episode."""
+        self.obs, self.info = self.env.reset(seed=self.seed + self.attempt)
+        self.attempt += 1
+        self.controller.reset()
+        self.recording, self.finished = True, False
+        self.console.print(f"episode {self.attempt}: {self.info['task']}")
+
+    def end(self, *, save: bool, n_episodes: int, teleop_name: str) -> None:
+        """Save the episode with its labels (when asked and it has frames), else discard it."""
+        info = self.info
+        if save and self.writer.frames:
+            self.writer.save_episode(
+                {
+                    **info["labels"],
+                    "seed": self.seed + self.attempt - 1,
+                    "teleop": teleop_name,
+                    "success": bool(info["is_success"]),
+                }
+            )
+            self.saved += 1
+            self.console.print(f"saved episode ({self.saved}/{n_episodes}, success={info['is_success']})")
+        else:
+            self.writer.discard_episode()
+            self.console.print("discarded episode")
+        self.recording = False
+
+    def step(self, command: TeleopCommand) -> None:
+        """One control step: record the frame with the command's action, then apply it."""
+        action = self.controller.action(command)
+        self.writer.add_frame(self.obs, action, self.info["task"])
+        self.obs, _, terminated, truncated, self.info = self.env.step(action)
+        self.finished = terminated or truncated
+
+
+def _open_viewer(env):
+    """A passive MuJoCo viewer window on the env's scene."""
+    import mujoco.viewer
+
+    return mujoco.viewer.launch_passive(env.unwrapped.model, env.unwrapped.data)
+
+
+def _show(viewer, env, tick: float) -> bool:
+    """Show the current scene and wait out the rest of the control period begun at ``tick``; False once the
+    window is closed."""
+    if not viewer.is_running():
+        return False
+    viewer.sync()
+    time.sleep(max(0.0, 1.0 / env.unwrapped.fps - (time.perf_counter() - tick)))
+    return True

@@ -177,10 +177,7 @@ def _node_process(name: str, params: dict, params_file: Path, log: Path) -> subp
 
 
 def _measure(duration_s: float, policy: str, task: str, image_size: int, trigger: str) -> dict:
-    from rclpy.qos import DurabilityPolicy, QoSProfile
-    from std_msgs.msg import String
-    from std_srvs.srv import Trigger
-
+    """Start a sim node and a policy node, let them warm up, and measure the policy node for ``duration_s``."""
     from ros_nodes.harness import RosHarness
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -198,30 +195,11 @@ def _measure(duration_s: float, policy: str, task: str, image_size: int, trigger
             config_dir() / "policy_sim.yaml",
             workdir / "policy.log",
         )
-        latest: dict = {}
         try:
             with RosHarness(domain_id=int(os.environ.get("ROS_DOMAIN_ID", "0"))) as ros:
-                probe = ros.add(ros.make_node("robosteer_bench"))
-                probe.create_subscription(
-                    String,
-                    "/robosteer_policy/diagnostics",
-                    lambda m: latest.__setitem__("policy", json.loads(m.data)),
-                    10,
-                )
-                probe.create_subscription(
-                    String,
-                    "/robosteer_sim/episode",
-                    lambda m: latest.__setitem__("sim", json.loads(m.data)),
-                    QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL),
-                )
-                started = ros.wait_for(lambda: latest.get("policy", {}).get("inferences", 0) >= 1, timeout=240)
-                if not started:
-                    raise RuntimeError(
-                        "the policy node produced no chunk within 240 s; see its log:\n"
-                        + (workdir / "policy.log").read_text()[-3000:]
-                    )
-                time.sleep(3.0)  # let the first chunks settle
-                ros.call(probe, Trigger, "/robosteer_policy/reset_diagnostics", Trigger.Request())
+                latest: dict = {}
+                probe = _subscribe_reports(ros, latest)
+                _wait_until_warm(ros, probe, latest, workdir / "policy.log")
                 print(f"warm: measuring {duration_s:.0f} s", flush=True)
                 sim_before = dict(latest.get("sim", {}))
                 time.sleep(duration_s)
@@ -230,12 +208,58 @@ def _measure(duration_s: float, policy: str, task: str, image_size: int, trigger
                     raise RuntimeError("the policy node published no diagnostics after the measured window")
                 after, sim_after = dict(latest["policy"]), dict(latest.get("sim", {}))
         finally:
-            for proc in (node, sim):
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            _stop_nodes(node, sim)
+    return _result(label, duration_s, image_size, trigger, after, sim_before, sim_after)
+
+
+def _subscribe_reports(ros, latest: dict):
+    """A probe node that keeps the latest policy diagnostics and sim episode report in ``latest`` ("policy",
+    "sim")."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from std_msgs.msg import String
+
+    probe = ros.add(ros.make_node("robosteer_bench"))
+    probe.create_subscription(
+        String,
+        "/robosteer_policy/diagnostics",
+        lambda m: latest.__setitem__("policy", json.loads(m.data)),
+        10,
+    )
+    probe.create_subscription(
+        String,
+        "/robosteer_sim/episode",
+        lambda m: latest.__setitem__("sim", json.loads(m.data)),
+        QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+    )
+    return probe
+
+
+def _wait_until_warm(ros, probe, latest: dict, policy_log: Path) -> None:
+    """Wait for the policy node's first chunk (up to 240 s; its log tail in the error otherwise), let the first
+    chunks settle, then reset its diagnostics so the measurement starts from zero."""
+    from std_srvs.srv import Trigger
+
+    started = ros.wait_for(lambda: latest.get("policy", {}).get("inferences", 0) >= 1, timeout=240)
+    if not started:
+        raise RuntimeError(
+            "the policy node produced no chunk within 240 s; see its log:\n" + policy_log.read_text()[-3000:]
+        )
+    time.sleep(3.0)  # let the first chunks settle
+    ros.call(probe, Trigger, "/robosteer_policy/reset_diagnostics", Trigger.Request())
+
+
+def _stop_nodes(*procs: subprocess.Popen) -> None:
+    """Terminate the node processes in order, killing any that has not exited 10 s later."""
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _result(label: str, duration_s: float, image_size: int, trigger: str, after: dict, sim_before, sim_after) -> dict:
+    """The benchmark's figures from the policy node's diagnostics after the window and the sim's reports."""
     return {
         "policy": label,
         "duration_s": duration_s,

@@ -327,19 +327,7 @@ def evaluate_all(policy, cfg: PretrainConfig) -> list[dict]:
 
 def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
     """The whole pipeline; returns the checkpoint folder ``out/policy`` (with MODEL_CARD.md)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     import sim
-    from robosteer.constants import CAMERAS, image_key
-    from robosteer.policies.loading import make_smolvla
-    from robosteer.pretrain.data import load_demos
 
     unknown = [t for t in cfg.tasks if t not in sim.TASKS]
     if unknown:
@@ -348,32 +336,13 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
     torch.manual_seed(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
     wall = {}
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns) as progress:
+    with _progress_display() as progress:
         t0 = time.time()
         root = Path(cfg.data) if cfg.data else record_demos(cfg, progress)
         wall["record_s"] = time.time() - t0
         t0 = time.time()
-        if cfg.init_from:
-            from robosteer.policies.loading import load_policy
-            from robosteer.policies.smolvla_builder import unfreeze_for_scratch_training
-
-            policy = load_policy(cfg.init_from)
-            unfreeze_for_scratch_training(policy.model)
-        else:
-            policy = make_smolvla(cfg.spec, root, seed=cfg.seed)
-        demos = load_demos(
-            root,
-            cfg.spec.vlm.image_size,
-            [image_key(c) for c in CAMERAS if image_key(c) in policy.image_keys],
-            progress,
-        )
+        policy = _initial_policy(cfg, root)
+        demos = _decode_demos(root, policy, cfg, progress)
         wall["decode_s"] = time.time() - t0
         n_episodes = int(demos.episode_end.unique().numel())
         progress.console.print(f"{policy}; {len(demos)} frames, {n_episodes} episodes, tasks {demos.tasks}")
@@ -398,3 +367,53 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
         final_loss=sum(losses[-50:]) / len(losses[-50:]),
     )
     return policy_dir
+
+
+def _progress_display():
+    """The rich progress display of the recording, decoding and training phases."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    return Progress(*columns)
+
+
+def _initial_policy(cfg: PretrainConfig, root: Path):
+    """The policy training starts from: ``cfg.init_from`` with every weight made trainable, else a freshly
+    initialised SmolVLA of ``cfg.spec`` (normalisation statistics from the dataset at ``root``)."""
+    if cfg.init_from:
+        from robosteer.policies.loading import load_policy
+        from robosteer.policies.smolvla_builder import unfreeze_for_scratch_training
+
+        policy = load_policy(cfg.init_from)
+        unfreeze_for_scratch_training(policy.model)
+        return policy
+    from robosteer.policies.loading import make_smolvla
+
+    return make_smolvla(cfg.spec, root, seed=cfg.seed)
+
+
+def _decode_demos(root: Path, policy, cfg: PretrainConfig, progress):
+    """The demonstrations at ``root`` decoded to tensors at the VLM's image size, with the cameras the policy
+    reads."""
+    from robosteer.constants import CAMERAS, image_key
+    from robosteer.pretrain.data import load_demos
+
+    return load_demos(
+        root,
+        cfg.spec.vlm.image_size,
+        [image_key(c) for c in CAMERAS if image_key(c) in policy.image_keys],
+        progress,
+    )

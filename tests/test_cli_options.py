@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from robosteer.commands._options import ConfigCommand, ConfigOptions, Flag, config_options, field_docs
+from robosteer.commands._options import SAVED_NAME, ConfigCommand, ConfigOptions, Flag, config_options, field_docs
 from robosteer.errors import RobosteerError
 
 
@@ -113,6 +113,19 @@ def test_bad_config_file_is_one_clear_error(tmp_path, text, message):
     assert message in str(result.exception)
 
 
+def test_cli_prints_an_unknown_field_as_one_line(tmp_path, capsys):
+    from robosteer.cli import main
+
+    path = tmp_path / "eval.yaml"
+    path.write_text("epsiodes: 3\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--policy", "expert", "--config", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and len(err.splitlines()) == 1
+    assert "unknown config field 'epsiodes'; remove it or use one of" in err and "episodes" in err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_finetune_help_lists_every_public_field():
     from robosteer.commands.finetune import HIDDEN
@@ -126,6 +139,26 @@ def test_finetune_help_lists_every_public_field():
     for flag in ("--policy", "--dataset", "--out", "--heads", "--device", "--quiet", "--config", "--no-merge"):
         assert flag in result.output
     assert "--progress" not in result.output and "--heads-fingerprint" not in result.output
+
+
+@pytest.mark.slow
+def test_eval_saves_the_resolved_options_beside_its_results(tmp_path):
+    config = tmp_path / "eval.yaml"
+    config.write_text("tasks: pick_cube\nepisodes: 3\nworkers: 1\nvideos_per_cell: 0\nimage_size: 32\n")
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        _cli(), ["eval", "--policy", "expert", "--config", str(config), "--episodes", "1", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / SAVED_NAME).read_text())
+    assert saved["tasks"] == ["pick_cube"] and saved["episodes"] == 1 and saved["image_size"] == 32
+    assert json.loads((out / "results.json").read_text())["cells"][0]["episodes"] == 1
+    again = tmp_path / "again"
+    result = CliRunner().invoke(
+        _cli(), ["eval", "--policy", "expert", "--config", str(out / SAVED_NAME), "--out", str(again)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((again / SAVED_NAME).read_text()) == saved
 
 
 def _cli() -> typer.Typer:

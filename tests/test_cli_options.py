@@ -141,6 +141,20 @@ def test_finetune_help_lists_every_public_field():
     assert "--progress" not in result.output and "--heads-fingerprint" not in result.output
 
 
+def test_study_plan_file_and_flags(tmp_path):
+    from robosteer.study.plan import StudyPlan
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("arms: [zero, full]\ndemos: 5,10\nlrs: {full: 1e-4}\ntrain_seeds: 4\n")
+    result = CliRunner().invoke(
+        _cli(), ["study", "--out", str(tmp_path / "s"), "--plan", str(plan), "--train-seeds", "2", "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    expected = StudyPlan(arms=("zero", "full"), demos=(5, 10), lrs={"full": 1e-4}, train_seeds=2)
+    text = " ".join(result.output.split())
+    assert f"{len(expected.cells())} cells" in text and "2 training seeds, demos [5, 10]" in text
+
+
 @pytest.mark.slow
 def test_eval_saves_the_resolved_options_beside_its_results(tmp_path):
     config = tmp_path / "eval.yaml"

@@ -6,26 +6,41 @@ from pathlib import Path
 
 import typer
 
+from robosteer.commands._options import ConfigCommand, ConfigOptions, Flag, config_options
 
+
+def _parse_lrs(text: str) -> dict[str, float]:
+    """``--lr full=3e-4,steer=1e-3`` as the plan's ``lrs``."""
+    from robosteer.heads.config import parse_named_floats
+    from robosteer.study.plan import ARM_LR
+
+    return parse_named_floats(text, tuple(ARM_LR), "--lr full=3e-4,steer=1e-3")
+
+
+FLAGS = {
+    "task": Flag(help="Held-out sim task."),
+    "arms": Flag(help="Comma-separated arms: zero, full, lora, lora-matched, steer, steer-random, steer-bottom."),
+    "demos": Flag(help="Demo counts, comma separated, e.g. 5,10,20."),
+    "episodes": Flag(help="Evaluation episodes per cell."),
+    "steps": Flag(help="Training steps of every arm."),
+    "lrs": Flag(name="--lr", help="Peak learning rates per arm, e.g. full=3e-4,steer=1e-3.", parse=_parse_lrs),
+    "forgetting_episodes": Flag(help="Episodes per pretraining task after adaptation."),
+    "max_steps": Flag(help="Evaluation episode step limit (default: the task's own; smoke tests shorten it)."),
+    "forgetting_tasks": Flag(help="Pretraining tasks re-evaluated after adaptation, comma separated (empty: none)."),
+}
+"""Where the study flags differ from StudyPlan's field names and docstrings (today's spelling is kept)."""
+
+
+@config_options(
+    "robosteer.study.plan:StudyPlan",
+    flags=FLAGS,
+    config_flag="--plan",
+    config_help="YAML/JSON file of plan fields (task, arms, train_seeds, demos, episodes, steps, lrs...); flags "
+    "given here override it. A study's plan.json is such a file.",
+)
 def study(
+    options: ConfigOptions,
     out: Path = typer.Option(..., "--out", help="Study folder; re-running into it runs only the missing cells."),
-    plan_file: Path = typer.Option(
-        None, "--plan", help="YAML/JSON file of plan fields (task, arms, train_seeds, demos, episodes, steps, lrs...)."
-    ),
-    task: str = typer.Option(None, "--task", help="Held-out sim task (default place_cube)."),
-    arms: str = typer.Option(
-        None,
-        "--arms",
-        help="Comma-separated arms: zero, full, lora, lora-matched, steer, steer-random, steer-bottom (default all).",
-    ),
-    train_seeds: int = typer.Option(None, "--train-seeds", help="Training seeds per arm and demo count (default 6)."),
-    demos: str = typer.Option(None, "--demos", help="Demo counts, comma separated, e.g. 5,10,20 (default 10)."),
-    episodes: int = typer.Option(None, "--episodes", help="Evaluation episodes per cell (default 40)."),
-    steps: int = typer.Option(None, "--steps", help="Training steps of every arm (default 1000)."),
-    lr: str = typer.Option(None, "--lr", help="Peak learning rates per arm, e.g. full=3e-4,steer=1e-3."),
-    forgetting_episodes: int = typer.Option(
-        None, "--forgetting-episodes", help="Episodes per pretraining task after adaptation (default 20)."
-    ),
     gate: bool = typer.Option(
         False, "--gate", help="Only the gate: zero-shot and full finetuning from 20 demos, 50 episodes, one seed."
     ),
@@ -49,48 +64,39 @@ def study(
     from rich.console import Console
 
     from robosteer.errors import RobosteerError
-    from robosteer.heads.config import parse_named_floats
-    from robosteer.study.plan import ARM_LR, StudyPlan
     from robosteer.study.runner import describe, run_plan
 
-    overrides = {
-        "task": task,
-        "arms": arms,
-        "train_seeds": train_seeds,
-        "demos": demos,
-        "episodes": episodes,
-        "steps": steps,
-        "forgetting_episodes": forgetting_episodes,
-        "lrs": parse_named_floats(lr, tuple(ARM_LR), "--lr full=3e-4,steer=1e-3") if lr else None,
-    }
-    if plan_file is not None:
-        plan = StudyPlan.from_file(plan_file, **overrides)
-    else:
-        plan = StudyPlan.from_dict({k: v for k, v in overrides.items() if v is not None})
+    plan = options.build()
     if gate:
         plan = plan.with_gate()
     if out.exists() and not out.is_dir():
         raise RobosteerError(f"--out {out} is a file: give a folder for the study")
     console = Console(highlight=False)
     if lr_sweep:
-        from robosteer.study.sweep import render_sweep, run_lr_sweep
-
-        factors = tuple(float(f) for f in lr_sweep.split(","))
-        if not factors or min(factors) <= 0:
-            raise RobosteerError(f"--lr-sweep {lr_sweep!r}: give positive factors, e.g. 0.3,3")
-        if dry_run:
-            console.print(f"lr sweep: {len(factors)} x {len(plan.arms) - ('zero' in plan.arms)} cells", markup=False)
-            return
-        console.print(render_sweep(run_lr_sweep(plan, out, factors, console, lanes=lanes)), markup=False)
+        _lr_sweep(plan, out, lr_sweep, console, lanes=lanes, dry_run=dry_run)
         return
     describe(plan, out, console)
     if dry_run:
         return
-    results = run_plan(plan, out, console, max_cells=max_cells, lanes=lanes)
+    results = run_plan(plan, out, console, max_cells=max_cells, lanes=lanes)  # saves the plan as OUT/plan.json
     console.print((out / "results.md").read_text(), markup=False)
     if results.get("gate") is not None:
         console.print(f"gate {'passed' if results['gate']['passed'] else 'FAILED'}", markup=False)
 
 
+def _lr_sweep(plan, out: Path, text: str, console, *, lanes: int, dry_run: bool) -> None:
+    """``--lr-sweep 0.3,3``: every trained arm at its rate times each factor, into OUT/lr-sweep/."""
+    from robosteer.errors import RobosteerError
+    from robosteer.study.sweep import render_sweep, run_lr_sweep
+
+    factors = tuple(float(f) for f in text.split(","))
+    if not factors or min(factors) <= 0:
+        raise RobosteerError(f"--lr-sweep {text!r}: give positive factors, e.g. 0.3,3")
+    if dry_run:
+        console.print(f"lr sweep: {len(factors)} x {len(plan.arms) - ('zero' in plan.arms)} cells", markup=False)
+        return
+    console.print(render_sweep(run_lr_sweep(plan, out, factors, console, lanes=lanes)), markup=False)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("study")(study)
+    app.command("study", cls=ConfigCommand)(study)

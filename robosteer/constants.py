@@ -20,6 +20,10 @@ CAMERAS: tuple[str, ...] = ("front", "wrist")
 """Default camera names: a fixed scene camera and a camera on the hand."""
 IMAGE_SIZE = 96
 """Default image height = width in pixels."""
+TOP_K = 20
+"""Default number of attention heads to select (``robosteer rank --top-k``, the study's steer arms)."""
+LORA_RANK = 16
+"""Default LoRA rank (the paper's LoRA baseline)."""
 FPS = 15
 """Default policy/control rate in Hz."""
 EMBEDDED_POLICY_DIR = Path(__file__).resolve().parent / "policies" / "embedded"

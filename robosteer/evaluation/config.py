@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from robosteer.constants import IMAGE_SIZE
 from robosteer.errors import RobosteerError
 
 EXPERT = "expert"
@@ -74,7 +75,7 @@ class EvalConfig:
     but draw their policy noise differently, so compare policies evaluated with the same ``batch`` setting."""
     videos_per_cell: int = 1
     """How many of each cell's first episodes are saved as mp4 (0 = none)."""
-    image_size: int = 96
+    image_size: int = IMAGE_SIZE
     """Camera image height = width (must match what the policy was trained on)."""
     max_steps: int | None = None
     """Episode step limit; None keeps the limit the task registered."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from robosteer.constants import TOP_K
 from robosteer.errors import RobosteerError
 from robosteer.heads.keyframes import FrameConfig
 from robosteer.heads.selection import SELECT_MODES
@@ -58,7 +59,7 @@ def parse_weights(text: str) -> dict[str, float]:
 class RankConfig:
     """How heads are scored and selected."""
 
-    top_k: int = 20
+    top_k: int = TOP_K
     """Heads to select (capped at the number of heads the policy has; the sum of ``stack_quota`` when given)."""
     weights: dict[str, float] = field(default_factory=lambda: {"physical": 1.0, "visual": 0.0, "linguistic": 0.0})
     """Weight of each score in the combined ranking; physical only reproduces the paper."""

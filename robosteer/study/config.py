@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from robosteer.constants import IMAGE_SIZE, LORA_RANK, TOP_K
 from robosteer.errors import RobosteerError
 
 METHODS = ("zero", "lora", "steer", "full")
@@ -35,13 +36,13 @@ class StudyConfig:
     """Training steps, identical for every finetuned method."""
     batch_size: int = 16
     """Training batch size, identical for every finetuned method."""
-    top_k: int = 20
+    top_k: int = TOP_K
     """Heads the ranking selects for ``steer``."""
     rank_weights: str | None = None
     """Ranking score weights, e.g. ``physical=1,visual=0.5,linguistic=0.5``; None = physical only (the paper)."""
     min_layer: int = 0
     """Ranking: never select heads below this layer (robosteer rank --min-layer); 0 = every layer."""
-    lora_rank: int = 16
+    lora_rank: int = LORA_RANK
     """LoRA rank (the paper's baseline uses 16)."""
     head_rank: int | None = None
     """steer: rank of the per-head low-rank deltas; None = full per-head deltas (``robosteer finetune``'s default)."""
@@ -62,7 +63,7 @@ class StudyConfig:
     """Evaluation worker processes (0 = one per CPU core)."""
     videos_per_cell: int = 1
     """mp4s saved per evaluation cell."""
-    image_size: int = 96
+    image_size: int = IMAGE_SIZE
     """Camera image size (must match the base policy)."""
     max_steps: int | None = None
     """Evaluation episode step limit (None = the task's own)."""

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from robosteer.constants import IMAGE_SIZE, LORA_RANK, TOP_K
 from robosteer.errors import RobosteerError
 from robosteer.evaluation.paired import Contrast
 
@@ -84,11 +85,11 @@ class StudyPlan:
     """Training steps, the same for every arm."""
     batch_size: int = 16
     """Training batch size, the same for every arm."""
-    top_k: int = 20
+    top_k: int = TOP_K
     """Heads of the steer arms."""
     lrs: dict[str, float] = field(default_factory=dict)
     """Peak learning rate per arm, overriding :data:`ARM_LR` (choose them with a small sweep, on success)."""
-    lora_rank: int = 16
+    lora_rank: int = LORA_RANK
     """Rank of the ``lora`` arm."""
     demo_noise: float = 0.01
     """Std [rad] of the execution noise the demos are recorded with (the embedded base was pretrained with 0.01)."""
@@ -100,7 +101,7 @@ class StudyPlan:
     """Base policy: ``embedded`` or a LeRobot checkpoint folder."""
     workers: int = 0
     """Evaluation worker processes (0 = one per CPU core)."""
-    image_size: int = 96
+    image_size: int = IMAGE_SIZE
     """Camera image size (must match the base policy)."""
     max_steps: int | None = None
     """Evaluation episode step limit (None = the task's own; smoke tests shorten it)."""

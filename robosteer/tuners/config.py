@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from robosteer.constants import LORA_RANK
 from robosteer.errors import RobosteerError
 
 METHODS = ("steer", "lora", "full")
@@ -72,7 +73,7 @@ class FinetuneConfig:
     """steer: also train rank-r deltas on every VLM MLP linear (with ``head_rank`` 16 and the action projections:
     the released Robotic Steering recipe); None: off."""
     # -- LoRA options --
-    lora_rank: int = 16
+    lora_rank: int = LORA_RANK
     """LoRA rank (the paper's baseline: 16)."""
     lora_alpha: float | None = None
     """LoRA alpha; None uses the rank (scale 1)."""

@@ -1,10 +1,11 @@
 """Command-line options made from a config dataclass: each field is a ``--field-name`` flag.
 
 The dataclass is the one place that states an option: its name, type, default and help (the attribute docstring
-under the field). :func:`config_options` turns a command function into one whose signature also carries a flag per
-field and a ``--config FILE`` option (YAML or JSON of field values; flags given on the command line win over the
-file). The command receives the resolved values as ``options`` (:class:`ConfigOptions`), builds its config with
-``options.build(...)`` and may save it beside its outputs with ``options.save(config, out)``.
+under the field). :func:`config_options` gives a command function a ``--config FILE`` option (YAML or JSON of field
+values; flags given on the command line win over the file) and, registered with ``cls=ConfigCommand``, a flag per
+field: added when that command parses or shows its help, so the config's package is imported only then. The command
+receives the resolved values as ``options`` (:class:`ConfigOptions`), builds its config with ``options.build(...)``
+and saves it beside its outputs with ``options.save(config, out)`` (``OUT/options.json``, which ``--config`` reads).
 
 Types: ``int``, ``float``, ``str``, ``bool`` (``--x/--no-x``), ``X | None`` and ``tuple[X, ...]`` (a comma-separated
 list on the command line, a list or a comma-separated string in the file). Other fields need a :class:`Flag` with
@@ -114,12 +115,14 @@ def _element_type(hint) -> tuple[type | None, bool, bool, int | None]:
 
 
 def _field_default(field: dataclasses.Field) -> object:
+    """The field's default value (a fresh one from its factory; None when it has none)."""
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return None if field.default is dataclasses.MISSING else field.default
 
 
 def _option(cls: type, field: dataclasses.Field, hint, flag: Flag) -> _Option:
+    """The field as an option, with the command's ``flag`` overrides."""
     kind, optional, many, length = _element_type(hint)
     if kind is None and flag.parse is None:
         raise TypeError(f"{cls.__name__}.{field.name}: no command-line type for {hint}; hide it or give a parse")
@@ -142,6 +145,7 @@ def _option(cls: type, field: dataclasses.Field, hint, flag: Flag) -> _Option:
 
 @functools.cache
 def _options(cls: type, flags: tuple[tuple[str, Flag], ...], hidden: frozenset[str]) -> tuple[_Option, ...]:
+    """Every field of ``cls`` but ``hidden`` (and non-init fields) as an option, in field order."""
     hints = typing.get_type_hints(cls)
     overrides = dict(flags)
     unknown = (set(overrides) | hidden) - {f.name for f in dataclasses.fields(cls)}
@@ -184,6 +188,7 @@ def _split(option: _Option, text: str) -> tuple:
 
 
 def _from_command_line(option: _Option, value: object) -> object:
+    """A flag's value as the field value (lists split, ``parse`` applied)."""
     if value is None:
         return None
     if option.parse is not None:
@@ -285,12 +290,14 @@ class _Spec:
     hidden: frozenset[str]
 
     def cls(self) -> type:
+        """The dataclass (imported now when given by name)."""
         if isinstance(self.config, type):
             return self.config
         module, _, name = self.config.partition(":")
         return getattr(importlib.import_module(module), name)
 
     def options(self) -> tuple[_Option, ...]:
+        """Its fields as options."""
         return _options(self.cls(), self.flags, self.hidden)
 
 
@@ -302,6 +309,7 @@ def _shown(option: _Option) -> object:
 
 
 def _parameter(option: _Option) -> inspect.Parameter:
+    """The option as a signature parameter with a ``typer.Option`` default (a bool as ``--x/--no-x``)."""
     decl = f"{option.flag}/--no-{option.flag[2:]}" if option.kind is bool else option.flag
     annotation = str if option.many else option.kind
     return inspect.Parameter(
@@ -331,6 +339,7 @@ class ConfigCommand(TyperCommand):
     ``robosteer --help`` and the other commands never import the config's package)."""
 
     def get_params(self, ctx: typer.Context) -> list:
+        """The command's own parameters, then (added once) the config fields."""
         spec = self.callback.__config_spec__
         if not getattr(self, "_fields_added", False):
             clash = {p.name for p in self.params} & {o.field for o in spec.options()}
@@ -381,9 +390,10 @@ def config_options(
     config_flag: str = "--config",
     config_help: str | None = None,
 ) -> Callable[[Callable], Callable]:
-    """Decorate a command taking ``options: ConfigOptions``: every field of the dataclass ``config`` (the class, or
-    ``"module:Class"`` to import it only when the command runs or shows its help) but ``hidden`` becomes a flag (``flags`` renames or re-words one), plus ``config_flag FILE``.
-    Register the result with ``app.command(name, cls=ConfigCommand)``."""
+    """Decorate a command taking ``options: ConfigOptions``: every field of the dataclass ``config`` but ``hidden``
+    becomes a flag (``flags`` renames or re-words one), plus ``config_flag FILE``. ``config`` is the class, or
+    ``"module:Class"`` to import it only when the command runs or shows its help. Register the result with
+    ``app.command(name, cls=ConfigCommand)``."""
     spec = _Spec(config, tuple(sorted((flags or {}).items())), frozenset(hidden))
     help_text = config_help or (
         f"YAML or JSON file of option values (field names, - or _); flags given here override it. "
@@ -397,11 +407,11 @@ def config_options(
             default=typer.Option(None, config_flag, help=help_text),
             annotation=Path | None,
         )
-
         context_param = inspect.Parameter(_CONTEXT_PARAM, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
 
         @functools.wraps(func)
         def command(**kwargs):
+            """The command with its resolved options."""
             given = kwargs.pop(_CONTEXT_PARAM).meta.get(_META, {})
             options = resolve(spec, kwargs.pop(_CONFIG_PARAM), given, config_flag.lstrip("-"))
             return func(**kwargs, options=options)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+from robosteer.constants import IMAGE_SIZE
+
 record_app = typer.Typer(help="Record demonstrations into a LeRobot dataset.", no_args_is_help=True)
 
 
@@ -28,7 +30,7 @@ def record_sim(
     ),
     seed: int = typer.Option(0, help="Seed of the first episode (episode i uses seed + attempt i)."),
     fps: int = typer.Option(15, help="Control and recording rate in Hz."),
-    image_size: int = typer.Option(96, help="Camera image height = width in pixels."),
+    image_size: int = typer.Option(IMAGE_SIZE, help="Camera image height = width in pixels."),
     append: bool = typer.Option(False, help="Add episodes to an existing dataset with the same features."),
     videos: bool = typer.Option(True, "--videos/--images", help="Store camera streams as MP4 video or as images."),
     noise: float = typer.Option(

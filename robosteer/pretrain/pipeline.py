@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from robosteer.constants import IMAGE_SIZE
 from robosteer.errors import RobosteerError
 from robosteer.policies.smolvla_builder import SmolVLASpec
 from robosteer.policies.vlm_folder import VlmSpec
@@ -178,7 +179,7 @@ def episode_records(
     policy, task: str, episodes: int, seed: int, variations: str = "none", progress: bool = False, max_steps=None
 ) -> list[dict]:
     """The episodes of :func:`evaluate`, run by :func:`robosteer.evaluation.evaluate` one at a time in this
-    process (``batch=1``, 96 px cameras, no videos): the rollouts ``robosteer eval`` runs."""
+    process (``batch=1``, IMAGE_SIZE px cameras, no videos): the rollouts ``robosteer eval`` runs."""
     from robosteer.evaluation import EvalConfig
     from robosteer.evaluation import evaluate as evaluate_cells
 
@@ -190,7 +191,7 @@ def episode_records(
         workers=1,
         batch=1,
         videos_per_cell=0,
-        image_size=96,
+        image_size=IMAGE_SIZE,
         max_steps=max_steps,
     )
     return evaluate_cells(policy, config, progress=progress, label=task).episodes
@@ -250,7 +251,8 @@ def write_model_card(
     else:
         counts = ", ".join(f"{t} {n}" for t, n in zip(cfg.tasks, cfg.episodes_per_task, strict=True))
         data_line = (
-            f"{n_episodes} scripted-expert episodes ({n_frames} frames at 15 Hz, 96x96 front + wrist cameras) of\n"
+            f"{n_episodes} scripted-expert episodes ({n_frames} frames at 15 Hz, {IMAGE_SIZE}x{IMAGE_SIZE} front + wrist "
+            "cameras) of\n"
             f"  {counts} episodes; variation presets cycled: {', '.join(cfg.variations)}; execution noise "
             f"{cfg.noise_std} rad (clean labels)"
         )

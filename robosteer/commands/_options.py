@@ -274,9 +274,10 @@ class ConfigOptions:
         return self.cls(**{**self.values, **extra})
 
     def save(self, config: object, out: Path) -> Path:
-        """Write the option fields of ``config`` to ``out/options.json`` (atomically); ``--config`` reads it back."""
+        """Write the option fields of ``config`` to ``out/options.json`` (atomically; a path as its text);
+        ``--config`` reads it back."""
         values = dataclasses.asdict(config)
-        data = {name: values[name] for name in self.fields}
+        data = {name: str(values[name]) if isinstance(values[name], Path) else values[name] for name in self.fields}
         return atomic_write_text(Path(out) / SAVED_NAME, json.dumps(data, indent=2) + "\n")
 
 

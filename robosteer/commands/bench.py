@@ -8,56 +8,57 @@ from pathlib import Path
 
 import typer
 
+from robosteer.commands._options import ConfigCommand, ConfigOptions, Flag, config_options
 
-def bench(
-    task: str = typer.Option("place_cube", "--task", help="Held-out sim task to adapt to and evaluate on."),
-    demos: int = typer.Option(10, "--demos", help="Scripted-expert demonstrations to record (ignored with --dataset)."),
-    dataset: Path = typer.Option(None, "--dataset", help="Use this LeRobot dataset instead of recording demos."),
-    policy: str = typer.Option("embedded", "--policy", help="Base policy: 'embedded' or a LeRobot checkpoint folder."),
-    methods: str = typer.Option(
-        "zero,lora,steer,full",
-        "--methods",
-        help="Methods to compare, comma separated (zero = the base policy untouched).",
+
+def _method_rates(text: str) -> dict[str, float]:
+    """``full=1e-4,steer=1e-3`` -> {"full": 1e-4, "steer": 1e-3}."""
+    from robosteer.heads.config import parse_named_floats
+    from robosteer.study import METHODS
+
+    return parse_named_floats(text, tuple(m for m in METHODS if m != "zero"), "--lr full=1e-4,steer=1e-3")
+
+
+FLAGS = {
+    "task": Flag(help="Held-out sim task to adapt to and evaluate on."),
+    "demos": Flag(help="Scripted-expert demonstrations to record (ignored with --dataset)."),
+    "dataset": Flag(help="Use this LeRobot dataset instead of recording demos.", parse=Path),
+    "policy": Flag(help="Base policy: 'embedded' or a LeRobot checkpoint folder."),
+    "methods": Flag(help="Methods to compare, comma separated (zero = the base policy untouched)."),
+    "batch_size": Flag(help="Training batch size, identical for every method."),
+    "top_k": Flag(help="Heads the ranking selects for steer."),
+    "rank_weights": Flag(
+        help="Ranking weights, e.g. physical=1,visual=0.5,linguistic=0.5 (default: physical only, as the paper)."
     ),
-    steps: int = typer.Option(300, "--steps", help="Training steps, identical for every finetuned method."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Training batch size, identical for every method."),
-    top_k: int = typer.Option(20, "--top-k", help="Heads the ranking selects for steer."),
-    rank_weights: str = typer.Option(
-        None,
-        "--rank-weights",
-        help="Ranking weights, e.g. physical=1,visual=0.5,linguistic=0.5 (default: physical only, as the paper).",
-    ),
-    min_layer: int = typer.Option(
-        0, "--min-layer", help="Ranking: never select heads below this layer (0 = any layer may be chosen)."
-    ),
-    lora_rank: int = typer.Option(16, "--lora-rank", help="LoRA rank of the baseline (paper: 16)."),
-    head_rank: int = typer.Option(
-        None, "--head-rank", help="steer: rank of the per-head low-rank deltas (default: full per-head deltas)."
-    ),
-    lr: str = typer.Option(
-        None,
-        "--lr",
+    "min_layer": Flag(help="Ranking: never select heads below this layer (0 = any layer may be chosen)."),
+    "lora_rank": Flag(help="LoRA rank of the baseline (paper: 16)."),
+    "head_rank": Flag(help="steer: rank of the per-head low-rank deltas (default: full per-head deltas)."),
+    "lrs": Flag(
+        name="--lr",
         help="Peak learning rate per method, e.g. full=1e-4,steer=1e-3 (default: robosteer finetune's per method).",
+        parse=_method_rates,
     ),
-    episodes: int = typer.Option(50, "--episodes", help="Evaluation episodes per task x variation cell."),
-    variations: str = typer.Option(
-        "none,lighting,distractors,object_form,paraphrase",
-        "--variations",
-        help="Variation presets evaluated on --task (paraphrase = held-out phrasings).",
+    "episodes": Flag(help="Evaluation episodes per task x variation cell."),
+    "variations": Flag(help="Variation presets evaluated on --task (paraphrase = held-out phrasings)."),
+    "unseen_tasks": Flag(
+        name="--unseen",
+        help="Unseen-transfer tasks evaluated with preset none, comma separated (default: the sim suite's unseen "
+        "tasks; 'off' to skip).",
     ),
-    unseen: str = typer.Option(
-        None,
-        "--unseen",
-        help="Unseen-transfer tasks evaluated with preset none, comma "
-        "separated (default: the sim suite's unseen tasks; 'off' to skip).",
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of training, ranking and the first evaluation episode."),
-    workers: int = typer.Option(0, "--workers", help="Evaluation worker processes (0 = one per CPU core)."),
-    videos: int = typer.Option(1, "--videos", help="mp4s saved per evaluation cell and method."),
-    image_size: int = typer.Option(96, "--image-size", help="Camera image size (must match the base policy)."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Evaluation episode step limit (default: the task's)."),
+    "demo_variations": Flag(help="Variation preset of the recorded demonstrations."),
+    "videos_per_cell": Flag(name="--videos", help="mp4s saved per evaluation cell and method."),
+    "max_steps": Flag(help="Evaluation episode step limit (default: the task's)."),
+    "overwrite": Flag(help="Replace an existing study folder at --out."),
+}
+"""Where the bench flags differ from StudyConfig's field names and docstrings (today's spelling is kept)."""
+HIDDEN = ("out",)
+"""--out is the command's own: required for the study, unused by --micro."""
+
+
+@config_options("robosteer.study.config:StudyConfig", flags=FLAGS, hidden=HIDDEN)
+def bench(
+    options: ConfigOptions,
     out: Path = typer.Option(None, "--out", help="Study output folder (required unless --micro)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing study folder at --out."),
     micro: bool = typer.Option(False, "--micro", help="Print the performance micro benchmarks instead of a study."),
     ros_seconds: float = typer.Option(
         15.0, "--ros-seconds", help="--micro: seconds of the ROS 2 latency run (0 skips it)."
@@ -71,66 +72,46 @@ def bench(
     """Compare zero-shot / LoRA / steer / full finetuning from a few demonstrations on identical seeds."""
     from rich.console import Console
 
-    from robosteer.errors import RobosteerError
-    from robosteer.evaluation import parse_csv
-
     console = Console()
     if micro:
-        from robosteer.study.micro import run_micro
+        _micro(options["policy"], ros_seconds, sections, console)
+    else:
+        _study(options, out, console)
 
-        run_micro(
-            policy=None if policy == "embedded" else policy,
-            ros_seconds=ros_seconds,
-            sections=parse_csv(sections) if sections else None,
-            console=console,
-        )
-        return
+
+def _micro(policy: str, ros_seconds: float, sections: str | None, console) -> None:
+    """``--micro``: the performance micro benchmarks (the study options but --policy are unused)."""
+    from robosteer.evaluation import parse_csv
+    from robosteer.study.micro import run_micro
+
+    run_micro(
+        policy=None if policy == "embedded" else policy,
+        ros_seconds=ros_seconds,
+        sections=parse_csv(sections) if sections else None,
+        console=console,
+    )
+
+
+def _study(options: ConfigOptions, out: Path | None, console) -> None:
+    """The study into ``out``: inputs checked before any work, the comparison printed, the options saved."""
+    from robosteer.errors import RobosteerError
+
     if out is None:
         raise RobosteerError("robosteer bench needs --out DIR for the study (or --micro for the micro benchmarks)")
     from robosteer.validation import check_out_path, check_policy_dir, validate_dataset
 
+    dataset, policy = options["dataset"], options["policy"]
     check_out_path(out, {"--dataset": dataset, "--policy": policy})
     check_policy_dir(policy)
     if dataset is not None:
         validate_dataset(dataset, policy)
-    from robosteer.study import StudyConfig, run_study
+    from robosteer.study import run_study
 
-    unseen_tasks = None if unseen is None else (() if unseen == "off" else parse_csv(unseen))
-    config = StudyConfig(
-        out=out,
-        task=task,
-        demos=demos,
-        dataset=dataset,
-        policy=policy,
-        methods=parse_csv(methods),
-        steps=steps,
-        batch_size=batch_size,
-        top_k=top_k,
-        rank_weights=rank_weights,
-        min_layer=min_layer,
-        lora_rank=lora_rank,
-        head_rank=head_rank,
-        lrs=_method_rates(lr) if lr else None,
-        episodes=episodes,
-        variations=parse_csv(variations),
-        unseen_tasks=unseen_tasks,
-        seed=seed,
-        workers=workers,
-        videos_per_cell=videos,
-        image_size=image_size,
-        max_steps=max_steps,
-        overwrite=overwrite,
-    )
+    unseen = options["unseen_tasks"]
+    config = options.build(out=out, unseen_tasks=() if unseen == ("off",) else unseen)
     summary = run_study(config, console=console, command="robosteer " + shlex.join(sys.argv[1:]))
+    options.save(config, out)
     print_study_summary(summary, out, console)
-
-
-def _method_rates(text: str) -> dict[str, float]:
-    """``full=1e-4,steer=1e-3`` -> {"full": 1e-4, "steer": 1e-3}."""
-    from robosteer.heads.config import parse_named_floats
-    from robosteer.study import METHODS
-
-    return parse_named_floats(text, tuple(m for m in METHODS if m != "zero"), "--lr full=1e-4,steer=1e-3")
 
 
 def print_study_summary(summary: dict, out: Path, console) -> None:
@@ -183,4 +164,4 @@ def print_study_summary(summary: dict, out: Path, console) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="bench")(bench)
+    app.command(name="bench", cls=ConfigCommand)(bench)

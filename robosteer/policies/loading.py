@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -133,7 +134,7 @@ def load_policy(policy: str | Path, device: str = "cpu", threads: int | None = N
     set_torch_threads(threads)
     if str(policy) == "embedded":
         return load_embedded(threads=threads)
-    path = Path(policy).expanduser()
+    path = resolve_policy_path(policy)
     raw_config = _read_checkpoint_config(path)
 
     from lerobot.configs import PreTrainedConfig
@@ -168,6 +169,50 @@ def load_policy(policy: str | Path, device: str = "cpu", threads: int | None = N
     return RobotPolicy(
         model, preprocessor, postprocessor, layout_for_policy(model), vlm_dir=vlm_dir if vlm_dir.is_dir() else None
     )
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+"""A Hugging Face hub model id, optionally pinned: ``lerobot/pi05_base`` or ``lerobot/pi05_base@<revision>``."""
+
+
+def resolve_policy_path(policy: str | Path) -> Path:
+    """The checkpoint folder ``policy`` names: a local folder as is, else a hub id (``owner/name[@revision]``)
+    resolved through huggingface_hub's cache (downloaded only when downloads are on: ``HF_HUB_OFFLINE=0``)."""
+    path = Path(policy).expanduser()
+    if path.exists() or not HUB_ID.match(str(policy)):
+        return path
+    repo_id, _, revision = str(policy).partition("@")
+    return _hub_snapshot(repo_id, revision or None)
+
+
+def _hub_snapshot(repo_id: str, revision: str | None) -> Path:
+    from huggingface_hub import snapshot_download
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
+    pinned = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        folder = snapshot_download(repo_id, revision=revision, cache_dir=_hub_cache_dir(), local_files_only=offline)
+    except Exception as err:  # not cached, not reachable, unknown repo or revision: one message with the fix
+        where = (
+            "is not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE=1)"
+            if offline
+            else (f"could not be downloaded ({type(err).__name__})")
+        )
+        raise RobosteerError(
+            f"no local folder {repo_id!r} and the hub model {pinned} {where}; fetch it once with "
+            f"`HF_HUB_OFFLINE=0 hf download {repo_id}{f' --revision {revision}' if revision else ''}` "
+            "(or pass a local LeRobot checkpoint folder)"
+        ) from None
+    return Path(folder)
+
+
+def _hub_cache_dir() -> str | None:
+    """The hub cache as the environment names it now (``HF_HUB_CACHE``, else ``$HF_HOME/hub``; None: the default)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
+    return None
 
 
 def _require_cached_hub_model(repo_id: str, ckpt: Path) -> None:

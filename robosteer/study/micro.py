@@ -154,14 +154,18 @@ def bench_tuners(policy: str | None = None) -> dict[str, Any]:
     return out
 
 
-def bench_scale() -> dict[str, Any]:
-    """Steer/LoRA parameter ratios on full-size pi0 built on the meta device (counts only, no training)."""
+def bench_scale(kinds: tuple[str, ...] = ("pi0", "pi05")) -> dict[str, Any]:
+    """Steer/LoRA parameter ratios on full-size pi0 and pi05 built on the meta device (counts only, no training)."""
     from robosteer.tuners.scale import count_at_scale
 
-    result = count_at_scale("pi0")
-    for name, count in result["counts"].items():
-        print(f"pi0 {name}: {count / 1e6:.2f} M {'parameters' if name == 'total' else 'trainable'}")
-    return result
+    out: dict[str, Any] = {}
+    for kind in kinds:
+        result = count_at_scale(kind)
+        for name, count in result["counts"].items():
+            print(f"{kind} {name}: {count / 1e6:.2f} M {'parameters' if name == 'total' else 'trainable'}")
+        out.update({k: v for k, v in result.items() if ": param_ratio" in k})
+        out[f"{kind}_counts"] = result["counts"]
+    return out
 
 
 def bench_ros(seconds: float = 15.0) -> dict[str, Any]:

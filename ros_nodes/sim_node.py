@@ -230,13 +230,15 @@ class SimNode(Node):
         self._publish_episode()
 
     def _reset_policy(self) -> None:
-        """Call the policy node's reset service and wait for the answer (skipped when no policy node offers it)."""
-        if self.reset_client is None or not self.reset_client.service_is_ready():
+        """Call the policy node's reset service and wait for the answer (skipped when no policy node offers it within
+        the timeout; on busy machines the service can look unavailable for a moment)."""
+        timeout = self.p["policy_reset_timeout_s"]
+        if self.reset_client is None or not self.reset_client.wait_for_service(timeout_sec=timeout):
             return
         answered = threading.Event()
         future = self.reset_client.call_async(Trigger.Request())
         future.add_done_callback(lambda _: answered.set())
-        if answered.wait(self.p["policy_reset_timeout_s"]) and future.result() is not None:
+        if answered.wait(timeout) and future.result() is not None:
             self.policy_resets += 1
         else:
             self.get_logger().warn("the policy node did not answer its reset in time", throttle_duration_sec=5.0)

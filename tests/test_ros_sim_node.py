@@ -57,10 +57,12 @@ def test_sim_waits_for_the_policy_and_resets_it_at_every_episode_start(ros_domai
 
         ready_pub.publish(Bool(data=True))
         assert ros.wait_for(lambda: sim.total_steps >= 5, timeout=15), "the episode starts once the policy is ready"
+        assert ros.wait_for(lambda: len(resets) >= 1, timeout=15)  # the service callback may run a moment later
         assert resets == [0], "the policy is reset once, before the episode's first step"
 
         steps = sim.total_steps
         assert ros.call(probe, Trigger, "/robosteer_sim/reset", Trigger.Request()).success
         assert ros.wait_for(lambda: sim.seed == 1 and sim.total_steps > steps + 3, timeout=15)
-        assert len(resets) == 2 and resets[1] >= steps, "a new episode resets the policy again"
+        assert ros.wait_for(lambda: len(resets) >= 2, timeout=15), "a new episode resets the policy again"
+        assert len(resets) == 2 and resets[1] >= steps, "the reset comes before the new episode's steps"
         assert sim.policy_resets == 2

@@ -39,7 +39,9 @@ HIDDEN = ("extra_cells", "extra_env_kwargs")
 def eval_command(
     options: ConfigOptions,
     policy: str = typer.Option(
-        "embedded", "--policy", help="'embedded', 'expert' (scripted sanity ceiling) or a LeRobot checkpoint folder."
+        "embedded",
+        "--policy",
+        help="'embedded', 'expert' (scripted sanity ceiling), a LeRobot checkpoint folder or a hub id (owner/name[@rev]).",
     ),
     adapter: Path = typer.Option(
         None, "--adapter", help="Steer or LoRA adapter folder (robosteer finetune's adapter/) to apply on --policy."

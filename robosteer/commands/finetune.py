@@ -30,7 +30,9 @@ HIDDEN = ("heads", "heads_fingerprint", "progress")
 @config_options("robosteer.tuners.config:FinetuneConfig", flags=FLAGS, hidden=HIDDEN)
 def finetune(
     options: ConfigOptions,
-    policy: str = typer.Option("embedded", help="Base policy: a LeRobot checkpoint folder, or 'embedded'."),
+    policy: str = typer.Option(
+        "embedded", help="Base policy: 'embedded', a LeRobot checkpoint folder or a hub id (owner/name[@revision])."
+    ),
     dataset: Path = typer.Option(..., help="LeRobot dataset folder with the demonstrations."),
     out: Path = typer.Option(..., help="Run folder: adapter/, merged/, log.jsonl, summary.json, checkpoints/."),
     heads: Path | None = typer.Option(None, help="heads.json from `robosteer rank` (required for --method steer)."),

@@ -73,7 +73,11 @@ HIDDEN = ("frames", "show_progress")
 @config_options("robosteer.heads.config:RankConfig", flags=FLAGS, hidden=HIDDEN)
 def rank(
     options: ConfigOptions,
-    policy: str = typer.Option(..., "--policy", help="Policy checkpoint folder, or 'embedded' for the base policy."),
+    policy: str = typer.Option(
+        ...,
+        "--policy",
+        help="'embedded' (the base policy), a LeRobot checkpoint folder or a hub id (owner/name[@revision]).",
+    ),
     dataset: Path = typer.Option(..., "--dataset", help="LeRobot dataset folder with the demonstrations."),
     out: Path = typer.Option(..., "--out", help="Folder for heads.json and heads.png (created if missing)."),
     frames: str = typer.Option(

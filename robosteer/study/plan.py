@@ -98,7 +98,7 @@ class StudyPlan:
     forgetting_episodes: int = 20
     """Episodes per forgetting task."""
     policy: str = "embedded"
-    """Base policy: ``embedded`` or a LeRobot checkpoint folder."""
+    """Base policy: ``embedded``, a LeRobot checkpoint folder or a hub id (``owner/name[@revision]``)."""
     workers: int = 0
     """Evaluation worker processes (0 = one per CPU core)."""
     image_size: int = IMAGE_SIZE

@@ -89,11 +89,10 @@ def _gate(plan: StudyPlan, by_demos: dict) -> dict | None:
     """Zero-shot <= 10 % and full finetuning from 20 demos >= 70 % over >= 50 episodes, when both were measured."""
     arms = by_demos.get(str(GATE["demos"]), {}).get("arms", {})
     zero, full = arms.get("zero", {}), arms.get("full", {})
-    if "rate" not in zero or "rate" not in full:
-        return None
-    enough = plan.episodes >= GATE["episodes"]
-    passed = enough and zero["rate"] <= GATE["zero_max"] and full["rate"] >= GATE["full_min"]
-    return {"zero": zero["rate"], "full": full["rate"], "episodes": plan.episodes, "passed": bool(passed), **GATE}
+    if "rate" not in zero or "rate" not in full or plan.episodes < GATE["episodes"]:
+        return None  # not a gate measurement (too few episodes): no verdict either way
+    passed = zero["rate"] <= GATE["zero_max"] and full["rate"] >= GATE["full_min"]
+    return {**GATE, "zero": zero["rate"], "full": full["rate"], "episodes": plan.episodes, "passed": bool(passed)}
 
 
 def _num(value, fmt: str, scale: float = 1.0) -> str:

@@ -25,6 +25,12 @@ def tiny_policy_dir(tmp_path_factory):
     return root / "policy"
 
 
+def _tiny_plan(policy_dir, **fields) -> StudyPlan:
+    """A study of the tiny policy that runs in seconds: 2 demos, 2 steps, 2 episodes of 5 steps at 32 px."""
+    tiny = dict(demos=(2,), episodes=2, steps=2, batch_size=2, top_k=3, demo_noise=0.0, forgetting_episodes=1)
+    return StudyPlan(policy=str(policy_dir), workers=1, image_size=32, max_steps=5, **tiny, **fields)
+
+
 def test_plan_cells_contrasts_and_validation(tmp_path):
     plan = StudyPlan(arms=("zero", "full", "steer", "steer-random"), train_seeds=3, demos=(5, 10))
     names = [c.name for c in plan.cells()]
@@ -48,31 +54,8 @@ def test_plan_cells_contrasts_and_validation(tmp_path):
 def test_tiny_study_runs_every_arm_and_resumes_without_training(tiny_policy_dir, tmp_path):
     from robosteer.study.runner import run_plan
 
-    plan = StudyPlan(
-        policy=str(tiny_policy_dir),
-        arms=(
-            "zero",
-            "full",
-            "lora-matched",
-            "steer",
-            "steer-random",
-            "steer-bottom",
-            "steer-release",
-            "release-noheads",
-        ),
-        train_seeds=2,
-        demos=(2,),
-        episodes=2,
-        steps=2,
-        batch_size=2,
-        top_k=3,
-        demo_noise=0.0,
-        forgetting_tasks=("press_button",),
-        forgetting_episodes=1,
-        workers=1,
-        image_size=32,
-        max_steps=5,
-    )
+    arms = ("zero", "full", "lora-matched", "steer", "steer-random", "steer-bottom", "steer-release", "release-noheads")
+    plan = _tiny_plan(tiny_policy_dir, arms=arms, train_seeds=2, forgetting_tasks=("press_button",))
     out = tmp_path / "study"
     console = Console(quiet=True)
     results = run_plan(plan, out, console)
@@ -113,21 +96,7 @@ def test_tiny_study_runs_every_arm_and_resumes_without_training(tiny_policy_dir,
 def test_lanes_run_cells_in_parallel_processes_and_resume(tiny_policy_dir, tmp_path):
     from robosteer.study.runner import run_plan
 
-    plan = StudyPlan(
-        policy=str(tiny_policy_dir),
-        arms=("zero", "full", "steer"),
-        train_seeds=1,
-        demos=(2,),
-        episodes=2,
-        steps=2,
-        batch_size=2,
-        top_k=3,
-        demo_noise=0.0,
-        forgetting_tasks=(),
-        workers=1,
-        image_size=32,
-        max_steps=5,
-    )
+    plan = _tiny_plan(tiny_policy_dir, arms=("zero", "full", "steer"), train_seeds=1, forgetting_tasks=())
     out = tmp_path / "study"
     console = Console(quiet=True)
     results = run_plan(plan, out, console, lanes=2)

@@ -38,19 +38,20 @@ def run_plan(plan: StudyPlan, out: Path, console, max_cells: int | None = None, 
     atomic_write_text(out / "plan.json", json.dumps(plan.to_dict(), indent=2) + "\n")
     todo = _missing_cells(plan, out, console)[: max_cells if max_cells is not None else None]
     if lanes <= 1 or len(todo) <= 1:
-        run_cells(plan, out, [c.name for c in todo], console)
+        _run_jobs(plan, out, todo, console)  # the inputs computed above, not again
         return write_results(plan, out)
-    _run_lanes(plan, out, [c.name for c in todo], lanes, console)
+    _run_lanes(plan, out, [cell.name for cell, _, _ in todo], lanes, console)
     return write_results(plan, out)
 
 
-def _missing_cells(plan: StudyPlan, out: Path, console) -> list:
-    """Prepare the shared data (demos, ranking) and list the cells whose stored result is missing or stale."""
+def _missing_cells(plan: StudyPlan, out: Path, console) -> list[tuple]:
+    """Prepare the shared data (demos, ranking) and list ``(cell, inputs, data)`` of every cell whose stored result
+    is missing or stale, in plan order."""
     from robosteer.policies import load_policy
 
     base = load_policy(plan.policy)
     shared = cells.prepare_demos(plan, out, base, console)
-    return [c for c, inputs, _ in _cell_inputs(plan, base, shared) if not cells.stored_cell(out, c, inputs)]
+    return [job for job in _cell_inputs(plan, base, shared) if not cells.stored_cell(out, job[0], job[1])]
 
 
 def _cell_inputs(plan: StudyPlan, base, shared: dict):
@@ -63,14 +64,15 @@ def _cell_inputs(plan: StudyPlan, base, shared: dict):
 
 
 def run_cells(plan: StudyPlan, out: Path, names: list[str], console, lane: str = "") -> None:
-    """Run the named cells in plan order, rewriting the results after each (a lane leaves that to its parent)."""
-    from robosteer.policies import load_policy
-
-    base = load_policy(plan.policy)
-    shared = cells.prepare_demos(plan, out, base, console)
+    """Run the named cells that are still missing, in plan order (a lane process: its parent rewrites the results)."""
     wanted = set(names)
-    for cell, inputs, data in _cell_inputs(plan, base, shared):
-        if cell.name not in wanted or cells.stored_cell(out, cell, inputs):
+    _run_jobs(plan, out, [job for job in _missing_cells(plan, out, console) if job[0].name in wanted], console, lane)
+
+
+def _run_jobs(plan: StudyPlan, out: Path, jobs: list[tuple], console, lane: str = "") -> None:
+    """Run ``(cell, inputs, data)`` jobs; without a lane, rewrite the results after each cell."""
+    for cell, inputs, data in jobs:
+        if cells.stored_cell(out, cell, inputs):  # another process may have stored it meanwhile
             continue
         console.print(f"{lane}cell {cell.name}", markup=False)
         record = cells.run_cell(plan, cell, inputs, data, out, console, progress=not lane)

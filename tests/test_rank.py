@@ -271,7 +271,7 @@ def test_causal_means_match_a_manual_per_step_computation(tiny_policy, demo_root
     from robosteer.heads import features as feats
     from robosteer.heads.causal import predict_chunks
     from robosteer.heads.dataset import frame_table, open_dataset
-    from robosteer.heads.smolvla import sample_actions
+    from robosteer.heads.readers import reader_for
     from robosteer.heads.trace import ALL_TOKENS, Capture, HeadTrace
 
     dataset = open_dataset(demo_root)
@@ -286,7 +286,7 @@ def test_causal_means_match_a_manual_per_step_computation(tiny_policy, demo_root
         for inputs, _ in batches:
             capture = {stack: Capture({"all": ALL_TOKENS}, call=call)}
             with HeadTrace(tiny_policy.model, tiny_policy.layout, capture) as trace:
-                sample_actions(tiny_policy.model, inputs, 0)
+                reader_for(tiny_policy.model).sample_actions(tiny_policy.model, inputs, 0)
             manual.append(trace.head_z(head, "all"))  # (b, S, D)
         expected = torch.cat(manual).mean(0)  # (S, D)
         assert torch.allclose(means[head][call], expected, atol=1e-5), head

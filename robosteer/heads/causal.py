@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from robosteer.heads import features as feats
-from robosteer.heads import smolvla
+from robosteer.heads.readers import reader_for
 from robosteer.heads.selection import stratified_random
 from robosteer.heads.trace import HeadEdit, HeadTrace
 
@@ -25,12 +25,13 @@ def predict_chunks(policy, batches, seed: int, edits=None, record_means: bool = 
     """Predicted normalised action chunks (F, chunk, A) over prepared batches, with optional head edits; with
     ``record_means`` also each head's per-call, per-position mean output ``{head: {call: (S, D)}}``."""
     model, layout = policy.model, policy.layout
+    reader = reader_for(model)
     model.eval()
     chunks = []
     with HeadTrace(model, layout, edits=edits or [], record_call_means=record_means) as trace:
         for inputs, _ in batches:
             trace.new_forward()
-            chunks.append(smolvla.sample_actions(model, inputs, seed).float().cpu())  # (b, chunk, A)
+            chunks.append(reader.sample_actions(model, inputs, seed).float().cpu())  # (b, chunk, A)
     means = trace.call_position_means() if record_means else None
     return torch.cat(chunks), means
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from robosteer.constants import TOP_K
 from robosteer.errors import RobosteerError
 from robosteer.heads.keyframes import FrameConfig
+from robosteer.heads.readers.base import TOKENS
 from robosteer.heads.selection import SELECT_MODES
-from robosteer.heads.smolvla import TOKENS
 from robosteer.heads.stability import DEFAULT_THRESHOLD
 
 SCORE_NAMES: tuple[str, ...] = ("physical", "visual", "linguistic")

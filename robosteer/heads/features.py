@@ -1,6 +1,6 @@
 """Per-head features of a policy over dataset frames: one batched pass, a progress bar, a safetensors cache.
 
-A run reads every head once per frame (see :mod:`robosteer.heads.smolvla` for which token and call), records each
+A run reads every head once per frame (see :mod:`robosteer.heads.readers` for which token and call, per architecture), records each
 head's mean output (for mean-ablation) and can repeat the pass with only the images or only the instruction swapped
 (causal sensitivity). The forward stops right after the first denoising step (nothing later is needed).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from robosteer.constants import ACTION, OBS_IMAGES_PREFIX, OBS_STATE, TASK
-from robosteer.heads import smolvla
+from robosteer.heads.readers import demonstrated_action, reader_for
 from robosteer.heads.trace import HeadEdit, HeadTrace
 
 RawBatch = dict
@@ -116,6 +116,7 @@ def extract(
     With ``clean_pass`` the expert is read in an extra pass on the policy's own sampled chunk at t = 0
     (``denoise_step`` must then name that call, i.e. the policy's ``num_steps``)."""
     model, layout = policy.model, policy.layout
+    reader = reader_for(model)
     model.eval()
     dim = max(site.head_dim for site in layout.sites)
     out, sums, count = [], None, 0
@@ -125,10 +126,10 @@ def extract(
             raw = load_batch(loader, frames, [positions[i] for i in chunk])
             if edit is not None:
                 raw = edit(raw, [positions[i] for i in chunk])
-            inputs = smolvla.model_inputs(model, policy.prepare_batch(raw))
-            caps = smolvla.captures(tokens, inputs[3], denoise_step)
+            inputs = reader.model_inputs(model, policy.prepare_batch(raw))
+            caps = reader.captures(tokens, inputs, denoise_step)
             with HeadTrace(model, layout, caps, stop_when_captured=True, record_mean=record_mean) as trace:
-                (smolvla.sample_with_clean_pass if clean_pass else smolvla.sample_actions)(model, inputs, seed)
+                (reader.sample_with_clean_pass if clean_pass else reader.sample_actions)(model, inputs, seed)
             out.append(trace.all_heads(tokens, dim).float().cpu())  # (b, H, D)
             if record_mean:
                 means = trace.site_means()
@@ -155,14 +156,15 @@ def model_batches(
     pad_language: bool = False,
 ) -> list[tuple[tuple, torch.Tensor]]:
     """Preprocessed model inputs and demonstrated (normalised) actions per chunk of ``positions``, for reuse
-    (``pad_language``: one prefix length for every batch, see :func:`robosteer.heads.smolvla.pad_language`)."""
+    (``pad_language``: one prefix length for every batch, see :meth:`robosteer.heads.readers.HeadReader.pad_language`)."""
+    reader = reader_for(policy.model)
     out = []
     for chunk in _chunks(len(positions), batch_size):
         batch = policy.prepare_batch(load_batch(loader, frames, [positions[i] for i in chunk]))
-        inputs = smolvla.model_inputs(policy.model, batch)
+        inputs = reader.model_inputs(policy.model, batch)
         if pad_language:
-            inputs = smolvla.pad_language(policy.model, inputs)
-        out.append((inputs, smolvla.demonstrated_action(batch).float()))
+            inputs = reader.pad_language(policy.model, inputs)
+        out.append((inputs, demonstrated_action(batch).float()))
     return out
 
 
@@ -172,11 +174,12 @@ def predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted first action, demonstrated action), both normalised, (n, action_dim) each, with head edits."""
     model, layout = policy.model, policy.layout
+    reader = reader_for(model)
     model.eval()
     predicted, demonstrated = [], []
     for inputs, demo in batches:
         with HeadTrace(model, layout, edits=edits or []):
-            actions = smolvla.sample_actions(model, inputs, seed)  # (b, chunk, A)
+            actions = reader.sample_actions(model, inputs, seed)  # (b, chunk, A)
         predicted.append(actions[:, 0].float().cpu())
         demonstrated.append(demo.cpu())
     return torch.cat(predicted), torch.cat(demonstrated)

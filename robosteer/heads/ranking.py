@@ -12,12 +12,13 @@ import torch
 
 from robosteer.constants import N_ARM_JOINTS
 from robosteer.errors import RobosteerError
-from robosteer.heads import attributes, controls, scores, selection, smolvla, stability
+from robosteer.heads import attributes, controls, scores, selection, stability
 from robosteer.heads import dataset as ds
 from robosteer.heads import features as feats
 from robosteer.heads.causal import causal_check
 from robosteer.heads.config import LINGUISTIC_LABEL_HINTS, VISUAL_LABEL_HINTS, RankConfig
 from robosteer.heads.extraction import evenly_spread, extract_all
+from robosteer.heads.readers import reader_for
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,8 @@ def _layer(name: str) -> int:
 
 def _prepare(policy, dataset_root, config: RankConfig) -> SimpleNamespace:
     """Everything fixed before the policy runs: episodes, frames, eligible heads, tokens; bad input fails here."""
-    smolvla.check_supported(policy.model)
-    steps = policy.model.config.num_steps
+    reader = reader_for(policy.model)
+    steps = reader.num_steps(policy.model)
     if config.denoise_step >= steps:
         raise RobosteerError(
             f"denoise_step {config.denoise_step} does not exist: this policy runs "
@@ -116,7 +117,7 @@ def _prepare(policy, dataset_root, config: RankConfig) -> SimpleNamespace:
         )
     frames, mode = ds.frame_table(dataset, episodes, config.frames)
     heads = policy.layout.heads()
-    inert = set(smolvla.inert_heads(policy.layout))
+    inert = set(reader.inert_heads(policy.layout))
     eligible = [i for i, h in enumerate(heads) if h not in inert and _layer(h) >= config.min_layer]
     if not eligible:
         raise RobosteerError(
@@ -138,7 +139,7 @@ def _prepare(policy, dataset_root, config: RankConfig) -> SimpleNamespace:
         inert=inert,
         eligible=eligible,
         top_k=top_k,
-        tokens=smolvla.feature_tokens(config.token, policy.layout.stacks()),
+        tokens=reader.feature_tokens(config.token, policy.layout.stacks()),
         call=steps if config.protocol == "release" else config.denoise_step,
         fingerprint=policy.fingerprint(),  # hashes every weight: once per ranking
         notes=notes,

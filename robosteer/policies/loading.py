@@ -11,6 +11,7 @@ import torch
 
 from robosteer.constants import EMBEDDED_POLICY_DIR
 from robosteer.errors import RobosteerError
+from robosteer.policies.hub_cache import cached_vlm_dir, is_robosteer_vlm_id, try_register_vlm
 from robosteer.policies.layouts import SUPPORTED_POLICY_TYPES, layout_for_policy
 from robosteer.policies.robot_policy import VLM_SUBDIR, RobotPolicy
 from robosteer.policies.smolvla_builder import (
@@ -142,9 +143,9 @@ def load_policy(policy: str | Path, device: str = "cpu", threads: int | None = N
 
     config = PreTrainedConfig.from_pretrained(path)
     config.device = device
-    vlm_dir = path / VLM_SUBDIR
+    vlm_dir = _local_vlm_dir(path, config)
     overrides: dict = {"device_processor": {"device": device}}
-    if (vlm_dir / "config.json").is_file():
+    if vlm_dir is not None:
         config.vlm_model_name = str(vlm_dir)
         overrides["tokenizer_processor"] = {"tokenizer_name": str(vlm_dir)}
     elif raw_config.get("type") == "smolvla" and not Path(config.vlm_model_name).is_dir():
@@ -166,9 +167,18 @@ def load_policy(policy: str | Path, device: str = "cpu", threads: int | None = N
             "(policy_preprocessor.json, policy_postprocessor.json)"
         ) from err
     model.eval()
-    return RobotPolicy(
-        model, preprocessor, postprocessor, layout_for_policy(model), vlm_dir=vlm_dir if vlm_dir.is_dir() else None
-    )
+    return RobotPolicy(model, preprocessor, postprocessor, layout_for_policy(model), vlm_dir=vlm_dir)
+
+
+def _local_vlm_dir(path: Path, config) -> Path | None:
+    """The checkpoint's ``vlm/`` folder (registered in the hub cache on the way, so LeRobot's own loader finds the
+    repo id its config names), else the cached snapshot of the robosteer VLM its config names, else None."""
+    vlm_dir = path / VLM_SUBDIR
+    if (vlm_dir / "config.json").is_file():
+        try_register_vlm(vlm_dir)
+        return vlm_dir
+    name = str(getattr(config, "vlm_model_name", ""))
+    return cached_vlm_dir(name) if is_robosteer_vlm_id(name) else None
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")

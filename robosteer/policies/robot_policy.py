@@ -13,11 +13,13 @@ import torch
 
 from robosteer.constants import ACTION, OBS_STATE, TASK
 from robosteer.errors import RobosteerError
-from robosteer.files import atomic_dir
+from robosteer.files import atomic_dir, atomic_write_text
+from robosteer.policies.hub_cache import try_register_vlm, vlm_repo_id
 from robosteer.policies.layout import HeadLayout
 
 VLM_SUBDIR = "vlm"
-"""Checkpoint sub-folder holding the local SmolVLM config/tokenizer/processor; configs refer to it by this name."""
+"""Checkpoint sub-folder holding the local SmolVLM config/tokenizer/processor; configs name the VLM by its hub id
+(``robosteer/smolvlm-<digest>``, see :mod:`robosteer.policies.hub_cache`), older checkpoints by this relative name."""
 
 
 class RobotPolicy:
@@ -149,8 +151,16 @@ class RobotPolicy:
         return digest.hexdigest()[:16]
 
     def save(self, path: str | Path) -> Path:
-        """Write a LeRobot checkpoint (``save_pretrained`` + processors + local VLM folder) atomically."""
-        return atomic_dir(path, self._save_into)
+        """Write a LeRobot checkpoint (``save_pretrained`` + processors + local VLM folder) atomically.
+
+        The configs name the VLM by its content-addressed hub id (``robosteer/smolvlm-<digest>``, never a path of
+        this machine), the ``vlm/`` sub-folder carries its files, and the VLM is registered in the local hub cache,
+        so LeRobot's own ``from_pretrained`` loads the checkpoint from any working directory, offline.
+        """
+        path = atomic_dir(path, self._save_into)
+        if (path / VLM_SUBDIR).is_dir():
+            try_register_vlm(path / VLM_SUBDIR)
+        return path
 
     def _save_into(self, folder: Path) -> None:
         self.model.save_pretrained(folder)
@@ -158,19 +168,28 @@ class RobotPolicy:
         self.postprocessor.save_pretrained(folder)
         if self.vlm_dir is not None:
             shutil.copytree(self.vlm_dir, folder / VLM_SUBDIR)
-            _relativise_vlm_paths(folder, str(self.vlm_dir))
+            names = {str(self.vlm_dir), str(self.vlm_dir.resolve())}
+            name_vlm_by_repo_id(folder, names, vlm_repo_id(folder / VLM_SUBDIR))
 
 
-def _relativise_vlm_paths(ckpt: Path, vlm_dir: str) -> None:
-    """Replace the absolute VLM folder path in the checkpoint's JSON files by ``vlm`` (no machine paths on disk)."""
+_VLM_NAME_KEYS = ("vlm_model_name", "tokenizer_name")
+"""JSON keys that name the VLM folder (SmolVLA config, tokenizer processor step)."""
 
-    def fix(node):
+
+def name_vlm_by_repo_id(ckpt: Path, old_names: set[str], repo_id: str) -> None:
+    """Replace every string of ``old_names`` (the VLM folder's paths; under the VLM name keys also the legacy
+    relative name ``vlm``) in the checkpoint's top-level JSON files by the VLM's hub ``repo_id``."""
+
+    def fix(node, key=None):
         if isinstance(node, dict):
-            return {k: fix(v) for k, v in node.items()}
+            return {k: fix(v, k) for k, v in node.items()}
         if isinstance(node, list):
             return [fix(v) for v in node]
-        return VLM_SUBDIR if node == vlm_dir else node
+        names = old_names | {VLM_SUBDIR} if key in _VLM_NAME_KEYS else old_names
+        return repo_id if isinstance(node, str) and node in names else node
 
     for file in ckpt.glob("*.json"):
         data = json.loads(file.read_text())
-        file.write_text(json.dumps(fix(data), indent=4) + "\n")
+        fixed = fix(data)
+        if fixed != data:
+            atomic_write_text(file, json.dumps(fixed, indent=4) + "\n")

@@ -50,6 +50,9 @@ CASES = {
         {"n_layers": 3},
         {"heads": [], "mlp_rank": 4, "train_action_projections": True},
     ),
+    # pi0/pi05 (tiny random-weight builds of LeRobot's modules): one KV head per layer (multi-query attention)
+    "pi0-tiny": ("pi0", {}, {"heads": ["vlm.L0.H1", "expert.L1.H2", "expert.L1.H0"], "kv": "shared"}),
+    "pi05-tiny-rank2": ("pi05", {}, {"heads": ["vlm.L0.H5", "expert.L1.H7"], "rank": 2}),
 }
 _cache: dict = {}
 
@@ -65,10 +68,15 @@ class Case:
 
             self.policy = DecoderPolicy(seed=seed, **model_kwargs)
             self.inputs = pattern_sequences(n=4, length=10)
-        else:
+        elif kind == "smolvla":
             from robosteer.policies import make_tiny_smolvla
 
             self.policy = make_tiny_smolvla(seed=seed, **model_kwargs)
+            self.inputs = _smolvla_batch(self.policy)
+        else:
+            from robosteer.policies.pi_builder import PiSpec, make_tiny_pi
+
+            self.policy = make_tiny_pi(PiSpec(kind=kind, tokenizer_max_length=64), seed=seed)
             self.inputs = _smolvla_batch(self.policy)
         self.policy.model.eval()
 

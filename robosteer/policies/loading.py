@@ -13,6 +13,7 @@ from robosteer.constants import EMBEDDED_POLICY_DIR
 from robosteer.errors import RobosteerError
 from robosteer.policies.hub_cache import cached_vlm_dir, is_robosteer_vlm_id, try_register_vlm
 from robosteer.policies.layouts import SUPPORTED_POLICY_TYPES, layout_for_policy
+from robosteer.policies.pi_builder import is_tiny_pi_checkpoint, load_tiny_pi
 from robosteer.policies.robot_policy import VLM_SUBDIR, RobotPolicy
 from robosteer.policies.smolvla_builder import (
     SmolVLASpec,
@@ -137,6 +138,8 @@ def load_policy(policy: str | Path, device: str = "cpu", threads: int | None = N
         return load_embedded(threads=threads)
     path = resolve_policy_path(policy)
     raw_config = _read_checkpoint_config(path)
+    if is_tiny_pi_checkpoint(path):
+        return load_tiny_pi(path, device)
 
     from lerobot.configs import PreTrainedConfig
     from lerobot.policies.factory import get_policy_class, make_pre_post_processors

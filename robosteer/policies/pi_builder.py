@@ -258,14 +258,21 @@ def _policy_class(kind: str):
     return modeling.PI0Policy if kind == "pi0" else modeling.PI05Policy
 
 
-def make_tiny_pi(spec: PiSpec | None = None, features=None, stats=None, seed: int = 0) -> TinyPiPolicy:
-    """A random-weight tiny pi0/pi05 RobotPolicy (sim-suite features and neutral statistics by default)."""
+def make_tiny_pi(spec: PiSpec | None = None, dataset_root=None, seed: int = 0) -> TinyPiPolicy:
+    """A random-weight tiny pi0/pi05 RobotPolicy shaped by ``spec``; features and statistics from the LeRobot
+    dataset at ``dataset_root`` when given, else the sim suite's features with neutral statistics."""
     from robosteer.policies.layouts import layout_for_policy
     from robosteer.policies.smolvla_builder import default_features, neutral_stats
 
     spec = spec or PiSpec()
-    inputs, outputs = features or default_features()
-    stats = stats if stats is not None else _with_quantiles(neutral_stats(inputs, outputs))
+    if dataset_root is None:
+        inputs, outputs = default_features()
+        stats = neutral_stats(inputs, outputs)
+    else:
+        from robosteer.policies.loading import dataset_features_and_stats
+
+        inputs, outputs, stats = dataset_features_and_stats(dataset_root)
+    stats = _with_quantiles(stats)
     tokenizer_dir = write_tokenizer_folder(_tokenizer_cache_dir())
     config = _config_class(spec.kind)(
         input_features=dict(inputs),
@@ -289,8 +296,8 @@ def make_tiny_pi(spec: PiSpec | None = None, features=None, stats=None, seed: in
 
 
 def _with_quantiles(stats: dict) -> dict:
-    """Neutral statistics plus the 1 %/99 % quantiles pi05 normalises with (-1 and 1, like min/max)."""
-    return {key: {**entry, "q01": entry["min"], "q99": entry["max"]} for key, entry in stats.items()}
+    """Statistics with the 1 %/99 % quantiles pi05 normalises with (min/max where a dataset has none)."""
+    return {key: {"q01": entry["min"], "q99": entry["max"], **entry} for key, entry in stats.items()}
 
 
 def _pretrained_free_processors(config, stats, tokenizer_dir: Path):

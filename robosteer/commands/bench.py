@@ -68,28 +68,35 @@ def bench(
         "--sections",
         help="--micro: only these sections, comma separated (sim, policy, eval, train, rank, tuners, scale, ros).",
     ),
+    json_out: Path = typer.Option(None, "--json", help="--micro: also write every figure to this JSON file."),
 ) -> None:
     """Compare zero-shot / LoRA / steer / full finetuning from a few demonstrations on identical seeds."""
     from rich.console import Console
 
     console = Console()
     if micro:
-        _micro(options["policy"], ros_seconds, sections, console)
+        _micro(options["policy"], ros_seconds, sections, console, json_out)
     else:
         _study(options, out, console)
 
 
-def _micro(policy: str, ros_seconds: float, sections: str | None, console) -> None:
-    """``--micro``: the performance micro benchmarks (the study options but --policy are unused)."""
+def _micro(policy: str, ros_seconds: float, sections: str | None, console, json_out: Path | None = None) -> None:
+    """``--micro``: the performance micro benchmarks (the study options but --policy are unused); with ``json_out``
+    every section's figures are also written there."""
     from robosteer.evaluation import parse_csv
     from robosteer.study.micro import run_micro
 
-    run_micro(
+    results = run_micro(
         policy=None if policy == "embedded" else policy,
         ros_seconds=ros_seconds,
         sections=parse_csv(sections) if sections else None,
         console=console,
     )
+    if json_out is not None:
+        import json
+
+        json_out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        console.print(f"figures: {json_out}", markup=False)
 
 
 def _study(options: ConfigOptions, out: Path | None, console) -> None:

@@ -4,8 +4,9 @@ Sections (each one independent; a failing section is reported and the others sti
 sim steps/s (with and without cameras), policy actions/s (with action chunking), evaluation episodes/s one at a
 time vs batched, finetuning wall time / (step time x steps) with video decoding vs in-memory demos, head-ranking
 time split
-(``robosteer.study.rank_bench``), steer vs LoRA step time / parameters / memory (``robosteer.tuners.bench``), the same parameter ratios on full-size pi0
-built on the meta device (``robosteer.tuners.scale``), and the ROS 2
+(``robosteer.study.rank_bench``), steer vs LoRA step time / parameters / memory (``robosteer.tuners.bench``), parameters
+and training-memory estimates on full-size smolvla_base, pi0 and pi05 built on the meta device
+(``robosteer.tuners.scale``), and the ROS 2
 observation-to-command latency (``ros_nodes.bench``, when rclpy is installed).
 """
 
@@ -154,18 +155,12 @@ def bench_tuners(policy: str | None = None) -> dict[str, Any]:
     return out
 
 
-def bench_scale(kinds: tuple[str, ...] = ("pi0", "pi05")) -> dict[str, Any]:
-    """Steer/LoRA parameter ratios on full-size pi0 and pi05 built on the meta device (counts only, no training)."""
-    from robosteer.tuners.scale import count_at_scale
+def bench_scale(kinds: tuple[str, ...] = ("smolvla_base", "pi0", "pi05"), batch_size: int = 32) -> dict[str, Any]:
+    """Parameters and training-memory estimates of steer, LoRA and full finetuning on full-size smolvla_base, pi0
+    and pi05 built on the meta device (``robosteer.tuners.scale``); prints a table per policy."""
+    from robosteer.tuners.scale import bench_scale as run_scale
 
-    out: dict[str, Any] = {}
-    for kind in kinds:
-        result = count_at_scale(kind)
-        for name, count in result["counts"].items():
-            print(f"{kind} {name}: {count / 1e6:.2f} M {'parameters' if name == 'total' else 'trainable'}")
-        out.update({k: v for k, v in result.items() if ": param_ratio" in k})
-        out[f"{kind}_counts"] = result["counts"]
-    return out
+    return run_scale(kinds, batch_size=batch_size)
 
 
 def bench_ros(seconds: float = 15.0) -> dict[str, Any]:

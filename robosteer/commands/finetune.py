@@ -21,6 +21,14 @@ FLAGS = {
     ),
     "lora_alpha": Flag(help="lora: alpha (default: the rank, i.e. scale 1)."),
     "betas": Flag(help="AdamW betas, comma separated (the paper uses b2 = 0.95)."),
+    "batch_size": Flag(
+        help="Samples per step in each process: under `accelerate launch --num_processes N` a step trains on "
+        "N x this many (as lerobot-train); the learning rate is not scaled."
+    ),
+    "mixed_precision": Flag(
+        help="auto (bf16 on a CUDA GPU that supports it, else off), no, bf16 or fp16; applied through accelerate "
+        "(this flag decides, not `accelerate launch --mixed_precision`)."
+    ),
 }
 """Where the finetune flags differ from FinetuneConfig's docstrings (they name the flags, not the fields)."""
 HIDDEN = ("heads", "heads_fingerprint", "progress")
@@ -39,8 +47,13 @@ def finetune(
     device: str = typer.Option("auto", help="auto (cuda if available), cpu or cuda."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Finetune a policy on demonstrations: only the chosen heads (steer), LoRA, or every weight (full)."""
+    """Finetune a policy on demonstrations: only the chosen heads (steer), LoRA, or every weight (full).
+
+    Data-parallel on many GPUs: `accelerate launch --num_processes N -m robosteer.cli finetune ...` (each process
+    trains on --batch-size samples of every step; only the main process writes into --out).
+    """
     from robosteer.tuners import finetune as run_finetune
+    from robosteer.tuners.train import is_main_process
     from robosteer.validation import check_out_path, check_policy_dir, validate_dataset
 
     check_out_path(out, {"--dataset": dataset, "--heads": heads, "--policy": policy})
@@ -49,8 +62,9 @@ def finetune(
     check_policy_dir(policy)
     base = _load_base(policy, device)
     result = run_finetune(base, dataset, config, out)
-    options.save(config, out)
-    _print_result(result, config.method, out)
+    if is_main_process():
+        options.save(config, out)
+        _print_result(result, config.method, out)
 
 
 def _heads_fields(options: ConfigOptions, heads: Path | None) -> dict:
@@ -68,7 +82,7 @@ def _heads_fields(options: ConfigOptions, heads: Path | None) -> dict:
 
 
 def _load_base(policy: str, device: str):
-    """The base policy on ``device`` (auto: cuda when torch sees one)."""
+    """The base policy on ``device`` (auto: cuda when torch sees one; a launched process's own GPU)."""
     from robosteer.errors import RobosteerError
 
     if device not in ("auto", "cpu", "cuda"):
@@ -81,7 +95,16 @@ def _load_base(policy: str, device: str):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
         raise RobosteerError("--device cuda but torch sees no CUDA GPU; use --device cpu")
+    _start_processes(device)
     return load_policy(policy, device=device)
+
+
+def _start_processes(device: str) -> None:
+    """Under a distributed launcher, join the process group first: that makes ``cuda`` this process's own GPU."""
+    from robosteer.tuners.train import launched, process_state
+
+    if launched():
+        process_state(cpu=device == "cpu")
 
 
 def _print_result(result, method: str, out: Path) -> None:

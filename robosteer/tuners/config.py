@@ -28,7 +28,8 @@ class FinetuneConfig:
     steps: int = 1000
     """Optimizer steps."""
     batch_size: int = 8
-    """Samples per step."""
+    """Samples per step in each process (data-parallel under ``accelerate launch``: N processes train on N x
+    ``batch_size`` samples per step, as lerobot-train does)."""
     lr: float | None = None
     """Peak learning rate; None picks ``DEFAULT_LR[method]``."""
     warmup_steps: int | None = None
@@ -54,7 +55,8 @@ class FinetuneConfig:
     merge: bool = False
     """Also write ``merged/``: a plain LeRobot checkpoint with the adapter folded in."""
     mixed_precision: str = "auto"
-    """``auto`` (bf16 on a CUDA GPU that supports it, else off), ``no``, ``bf16`` or ``fp16``."""
+    """``auto`` (bf16 on a CUDA GPU that supports it, else off), ``no``, ``bf16`` or ``fp16``; applied through
+    accelerate (off on CPU)."""
     num_workers: int = 0
     """DataLoader worker processes."""
     stats: str = "policy"

@@ -12,13 +12,20 @@ from robosteer.errors import RobosteerError
 
 class StepBatchSampler(torch.utils.data.Sampler):
     """Index batches for steps ``start_step .. steps-1``: consecutive slices of a stream of seeded permutations
-    (epoch e uses ``seed + e``), so the batch of step s is the same whether or not the run was resumed."""
+    (epoch e uses ``seed + e``), so the batch of step s is the same whether or not the run was resumed.
 
-    def __init__(self, n_samples: int, batch_size: int, seed: int, start_step: int, steps: int):
+    ``shard=(index, count)`` (data-parallel training): ``batch_size`` is per process, step s's global batch is the
+    next ``batch_size * count`` positions of the stream and this process gets slice ``index`` of it, so the global
+    batch is the one a single process with ``batch_size * count`` gets."""
+
+    def __init__(
+        self, n_samples: int, batch_size: int, seed: int, start_step: int, steps: int, shard: tuple[int, int] = (0, 1)
+    ):
         if n_samples < 1:
             raise RobosteerError("the dataset has no frames; record some episodes first")
         self.n, self.batch_size, self.seed = n_samples, batch_size, seed
         self.start_step, self.steps = start_step, steps
+        self.index, self.count = shard
         self._epoch, self._perm = -1, None
 
     def _index(self, position: int) -> int:
@@ -30,7 +37,7 @@ class StepBatchSampler(torch.utils.data.Sampler):
 
     def __iter__(self) -> Iterator[list[int]]:
         for step in range(self.start_step, self.steps):
-            first = step * self.batch_size
+            first = (step * self.count + self.index) * self.batch_size
             yield [self._index(p) for p in range(first, first + self.batch_size)]
 
     def __len__(self) -> int:
@@ -88,11 +95,14 @@ def make_batch_stream(
     num_workers: int = 0,
     in_memory: bool | None = None,
     show_progress: bool = False,
+    shard: tuple[int, int] = (0, 1),
 ):
     """``make_batches(start_step)`` for :func:`robosteer.tuners.train.train_loop`.
 
     ``in_memory`` (None = when the decoded frames fit :data:`robosteer.tuners.memory.DEFAULT_MAX_BYTES`) decodes
-    the dataset once and serves the same batches from memory; otherwise a DataLoader decodes every batch."""
+    the dataset once and serves the same batches from memory; otherwise a DataLoader decodes every batch.
+    ``shard=(index, count)``: this process's ``batch_size`` samples of every global batch (:class:`StepBatchSampler`).
+    """
     from robosteer.tuners.memory import DEFAULT_MAX_BYTES, InMemoryFrames, estimated_bytes
 
     if in_memory is None:
@@ -100,7 +110,7 @@ def make_batch_stream(
     frames = InMemoryFrames(dataset, show_progress) if in_memory else None
 
     def make_batches(start_step: int) -> Iterator[dict]:
-        sampler = StepBatchSampler(len(dataset), batch_size, seed, start_step, steps)
+        sampler = StepBatchSampler(len(dataset), batch_size, seed, start_step, steps, shard)
         if frames is not None:
             return (frames.batch(indices) for indices in sampler)
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)

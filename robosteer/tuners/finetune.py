@@ -3,10 +3,14 @@
 Outputs in the run folder: ``adapter/`` (steer: safetensors + JSON; LoRA: peft's files + robosteer_adapter.json),
 ``merged/`` (a plain LeRobot checkpoint; always for ``full``, with ``merge`` for the adapters), ``log.jsonl``,
 ``summary.json`` and ``checkpoints/latest`` (to resume).
+
+Under a distributed launcher (``accelerate launch``) every process runs ``finetune`` on its shard of each global
+batch (``batch_size`` samples per process) and only the main process writes into the run folder.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from robosteer.constants import ACTION
 from robosteer.errors import RobosteerError
 from robosteer.files import atomic_dir, atomic_write_text
 from robosteer.tuners.checkpoint import LATEST, read_checkpoint_state
@@ -23,7 +28,7 @@ from robosteer.tuners.head import HeadTunerConfig, HeadTunerModel
 from robosteer.tuners.lora import META_FILE as LORA_META_FILE
 from robosteer.tuners.lora import inject_lora, load_lora, save_lora
 from robosteer.tuners.stats import load_policy_stats, save_policy_stats, set_policy_stats
-from robosteer.tuners.train import train_loop
+from robosteer.tuners.train import is_main_process, process_shard, train_loop, wait_for_everyone
 
 
 @dataclass
@@ -78,7 +83,9 @@ def check_heads(
         check_reachable(heads, policy.layout.heads(), "--heads")
 
 
-def _prepare_out_dir(out_dir: Path, config: FinetuneConfig) -> None:
+def _prepare_out_dir(out_dir: Path, config: FinetuneConfig, write: bool = True) -> None:
+    """Refuse a file or (without --resume/--overwrite) a non-empty folder as ``out_dir``; with ``write`` (the main
+    process) empty it for --overwrite and create it."""
     if out_dir.exists() and not out_dir.is_dir():
         raise RobosteerError(f"--out {out_dir} is an existing file; pass a folder for the run")
     if config.resume:
@@ -89,8 +96,10 @@ def _prepare_out_dir(out_dir: Path, config: FinetuneConfig) -> None:
                 f"output folder {out_dir} is not empty; pass --resume to continue that run, "
                 "--overwrite to replace it, or another --out"
             )
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+        if write:
+            shutil.rmtree(out_dir)
+    if write:
+        out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _resume_mismatches(state: dict, config: FinetuneConfig, run_info: dict) -> list[str]:
@@ -142,44 +151,102 @@ def finetune(
 ) -> FinetuneResult:
     """Finetune ``policy`` (edited in place) on the LeRobot dataset at ``dataset_root``.
 
-    ``make_batches`` replaces the dataset (any ``start_step -> iterator of batches`` that ``policy.loss`` accepts).
-    After the run ``policy`` holds the finetuned model (merged when ``config.merge``).
+    ``make_batches`` replaces the dataset (any ``start_step -> iterator of batches`` that ``policy.loss`` accepts;
+    under a distributed launcher it must give each process its own share). After the run ``policy`` holds the
+    finetuned model (merged when ``config.merge``).
     """
     if out_dir is None:
         raise RobosteerError("finetune needs an output folder (--out)")
     out_dir = Path(out_dir)
+    shard = process_shard(cpu=next(policy.model.parameters()).device.type == "cpu")
     fingerprint = _fingerprint(policy)
     if config.method == "steer":
         q_o_only = config.head_kv == "off" and not config.train_action_projections and config.mlp_rank is None
         check_heads(policy, config.heads, config.heads_fingerprint, fingerprint, q_o_only)
     run_info = {"policy_fingerprint": fingerprint, "dataset": str(dataset_root) if dataset_root else None}
     if make_batches is None:
-        make_batches = _dataset_batches(policy, dataset_root, config, out_dir, run_info)
+        make_batches = _dataset_batches(policy, dataset_root, config, out_dir, run_info, shard)
     if config.resume:
         check_resume(out_dir, config, run_info)
-    _prepare_out_dir(out_dir, config)
+    main = is_main_process()
+    wait_for_everyone()  # every process has read the output folder before the main one changes it
+    _prepare_out_dir(out_dir, config, write=main)
+    wait_for_everyone()
 
     import torch
 
     torch.manual_seed(config.seed)
     model = policy.model
     named, tuner, peft_model = _attach_method(policy, config)
-    summary = train_loop(model, named, policy.loss, make_batches, config, out_dir, run_info)
+    summary = train_loop(model, named, _loss_fn(policy, shard), make_batches, config, out_dir, run_info)
     summary.update(run_info)
     if tuner is not None:
         summary["lowest_tuned_layers"] = tuner.lowest_layers()
 
-    adapter_dir, merged_dir = _save_outputs(policy, config, out_dir, tuner, peft_model, fingerprint, run_info)
+    adapter_dir, merged_dir = _save_outputs(policy, config, out_dir, tuner, peft_model, fingerprint, run_info, main)
     summary["adapter_dir"] = str(adapter_dir) if adapter_dir else None
     summary["merged_dir"] = str(merged_dir) if merged_dir else None
-    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    if main:
+        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    wait_for_everyone()
     return FinetuneResult(out_dir, adapter_dir, merged_dir, summary)
 
 
-def _dataset_batches(policy, dataset_root, config: FinetuneConfig, out_dir: Path, run_info: dict):
-    """``make_batches`` over the LeRobot dataset at ``dataset_root``, after checking the dataset and the output
-    folder; adds the dataset's fingerprint to ``run_info`` and, with ``stats=dataset``, gives the policy the
-    dataset's normalisation statistics."""
+def _loss_fn(policy, shard: tuple[int, int]):
+    """``policy.loss``; with several processes, for a policy whose forward takes the flow-matching noise and time
+    (SmolVLA), the loss of this process's shard of the global batch (:class:`_ShardLoss`)."""
+    if shard[1] == 1:
+        return policy.loss
+    takes = inspect.signature(policy.model.forward).parameters
+    flow = getattr(policy.model, "model", None)
+    if not {"noise", "time", "reduction"} <= set(takes) or not hasattr(flow, "sample_noise"):
+        return policy.loss
+    return _ShardLoss(policy, *shard)
+
+
+class _ShardLoss:
+    """The flow-matching loss of slice ``index`` of ``count`` equal slices of the global batch, as ``(sum, count)``
+    for :func:`train_loop`, which divides by the valid action steps of the whole global batch.
+
+    The noise and time are drawn for the whole global batch with the policy's own samplers from the torch RNG (seeded
+    alike and advanced alike on every process, in the order SmolVLA's forward draws them) and this slice's rows are
+    used, so every sample gets the noise and time it gets in one process with the global batch. SmolVLA's per-sample
+    losses (means over a sample's valid steps) are turned back into sums, so padded chunks at episode ends weigh as
+    they do in one process."""
+
+    def __init__(self, policy, index: int, count: int):
+        self.policy, self.index, self.count = policy, index, count
+        self.flow = policy.model.model
+
+    def __call__(self, batch: dict):
+        per_process, horizon = batch[ACTION].shape[:2]  # (b, T, action_dim)
+        rows = slice(self.index * per_process, (self.index + 1) * per_process)
+        device = next(self.policy.model.parameters()).device
+        shape = (per_process * self.count, horizon, self.policy.config.max_action_dim)
+        noise = self.flow.sample_noise(shape, device)[rows]
+        time = self.flow.sample_time(per_process * self.count, device)[rows]
+        prepared = self.policy.prepare_batch(batch)
+        per_sample, _ = self.policy.model.forward(prepared, noise=noise, time=time, reduction="none")  # (b,)
+        valid = self._valid_elements(batch, per_process, horizon).to(per_sample.device)
+        return (per_sample * valid.clamp_min(1)).sum(), valid.sum()
+
+    def _valid_elements(self, batch: dict, per_process: int, horizon: int):
+        """Loss elements of each sample that count: its unpadded action steps times the action size."""
+        import torch
+
+        config = self.policy.config
+        action_size = min(config.action_feature.shape[0], config.max_action_dim)
+        is_pad = batch.get(f"{ACTION}_is_pad")
+        steps = (~is_pad).sum(dim=1) if is_pad is not None else torch.full((per_process,), horizon)
+        return steps.float() * action_size
+
+
+def _dataset_batches(
+    policy, dataset_root, config: FinetuneConfig, out_dir: Path, run_info: dict, shard: tuple[int, int] = (0, 1)
+):
+    """``make_batches`` over the LeRobot dataset at ``dataset_root`` (this process's ``shard`` of every global batch),
+    after checking the dataset and the output folder; adds the dataset's fingerprint to ``run_info`` and, with
+    ``stats=dataset``, gives the policy the dataset's normalisation statistics."""
     if dataset_root is None:
         raise RobosteerError("finetune needs a dataset (--dataset DIR)")
     from robosteer.tuners.data import make_batch_stream, open_dataset
@@ -190,7 +257,9 @@ def _dataset_batches(policy, dataset_root, config: FinetuneConfig, out_dir: Path
     run_info["dataset_fingerprint"] = dataset_fingerprint(dataset_root)
 
     dataset = open_dataset(policy, dataset_root)
-    make_batches = make_batch_stream(dataset, config.batch_size, config.seed, config.steps, config.num_workers)
+    make_batches = make_batch_stream(
+        dataset, config.batch_size, config.seed, config.steps, config.num_workers, shard=shard
+    )
     if config.stats == "dataset":
         set_policy_stats(policy, dataset.meta.stats)
     return make_batches
@@ -226,24 +295,31 @@ def _attach_method(policy, config: FinetuneConfig) -> tuple[dict, HeadTunerModel
     return named, tuner, peft_model
 
 
-def _save_outputs(policy, config: FinetuneConfig, out_dir: Path, tuner, peft_model, fingerprint, run_info: dict):
+def _save_outputs(
+    policy, config: FinetuneConfig, out_dir: Path, tuner, peft_model, fingerprint, run_info: dict, main: bool = True
+):
     """Write ``<out_dir>/adapter`` (steer or LoRA, with the dataset's statistics when used) and, for ``full`` or
-    with ``merge``, ``<out_dir>/merged`` (adapters merged into the policy); returns both folders (or None)."""
+    with ``merge``, ``<out_dir>/merged`` (adapters merged into the policy); returns both folders (or None). Only
+    ``main`` writes; every process merges its policy."""
     adapter_dir = merged_dir = None
     extra = {"steps": config.steps, "dataset": run_info["dataset"]}
     extra["stats"] = config.stats
-    if tuner is not None:
-        adapter_dir = tuner.save_adapter(out_dir / "adapter", fingerprint, extra)
-    elif peft_model is not None:
-        adapter_dir = atomic_dir(out_dir / "adapter", lambda tmp: save_lora(peft_model, tmp, fingerprint, extra))
-    if adapter_dir is not None and config.stats == "dataset":
+    if tuner is not None or peft_model is not None:
+        adapter_dir = out_dir / "adapter"
+    if main and tuner is not None:
+        tuner.save_adapter(adapter_dir, fingerprint, extra)
+    elif main and peft_model is not None:
+        atomic_dir(adapter_dir, lambda tmp: save_lora(peft_model, tmp, fingerprint, extra))
+    if main and adapter_dir is not None and config.stats == "dataset":
         save_policy_stats(policy, adapter_dir)
     if config.method == "full" or config.merge:
         if tuner is not None:
             tuner.merge_and_unload()
         elif peft_model is not None:
             peft_model.merge_and_unload()
-        merged_dir = atomic_dir(out_dir / "merged", lambda tmp: policy.save(tmp))
+        merged_dir = out_dir / "merged"
+        if main:
+            atomic_dir(merged_dir, lambda tmp: policy.save(tmp))
     return adapter_dir, merged_dir
 
 

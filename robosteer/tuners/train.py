@@ -3,6 +3,11 @@
 The loop knows nothing about the method: it gets the trainable tensors by name and a ``loss_fn(batch)``. Data come
 from ``make_batches(start_step)``, an iterator that yields the batch of every step from ``start_step`` on in a fixed,
 seeded order, which is what makes a resumed run identical to an uninterrupted one.
+
+Started by a distributed launcher (``accelerate launch``, ``torchrun``) the loop is data-parallel: every process
+trains on its own shard of each step's batch, the gradients of the trainable tensors are averaged over the processes
+with accelerate before clipping, so every process applies the same update, and only the main process writes the log,
+the checkpoints and the progress bar. A plain process trains exactly as before.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -68,6 +74,45 @@ def resolve_precision(config: FinetuneConfig, device: torch.device) -> str:
     return "no"
 
 
+def launched() -> bool:
+    """Whether a distributed launcher started more than one process (the variables accelerate reads)."""
+    from accelerate.utils import get_int_from_env
+
+    return get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1) > 1
+
+
+def process_state(cpu: bool):
+    """accelerate's state of this process (starts the process group: NCCL on GPUs, gloo with ``cpu``)."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=cpu)
+
+
+def process_shard(cpu: bool) -> tuple[int, int]:
+    """``(index, count)``: this process's index among the launched processes and their number; ``(0, 1)`` in a plain
+    process (nothing of accelerate is started then)."""
+    if not launched():
+        return 0, 1
+    state = process_state(cpu)
+    return state.process_index, state.num_processes
+
+
+def is_main_process() -> bool:
+    """Whether this process writes the run's files: rank 0 (always in a plain process)."""
+    from accelerate.utils import get_int_from_env
+
+    ranks = ["RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK"]
+    return not launched() or get_int_from_env(ranks, 0) == 0
+
+
+def wait_for_everyone() -> None:
+    """Wait until every launched process gets here (after :func:`process_shard`; nothing in a plain process)."""
+    if launched():
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
 def train_loop(
     model: torch.nn.Module,
     named_trainable: dict[str, torch.nn.Parameter],
@@ -80,19 +125,27 @@ def train_loop(
 ) -> dict:
     """Train ``named_trainable`` (everything else frozen) and return the run's statistics.
 
-    Writes ``<out_dir>/log.jsonl`` and ``<out_dir>/checkpoints/latest``. A non-finite loss or gradient stops the
-    run before the bad update and raises :class:`RobosteerError` naming the step and the last good checkpoint.
-    ``on_step(steps_done, loss)`` is called after every optimizer step (e.g. for a caller's own progress display).
+    ``loss_fn(batch)`` returns the loss (a scalar tensor), or ``(sum, count)``: the sum of the per-element losses of
+    this process's batch and their number, so that the loss is the mean over the batches of every process (exact
+    when the processes hold different numbers of valid elements). Writes ``<out_dir>/log.jsonl`` and
+    ``<out_dir>/checkpoints/latest`` (main process only). A non-finite loss or gradient stops the run before the bad
+    update and raises :class:`RobosteerError` naming the step and the last good checkpoint. ``on_step(steps_done,
+    loss)`` is called after every optimizer step (e.g. for a caller's own progress display), with the loss averaged
+    over the processes.
     """
     accelerator, precision = _place_model(model, config)
     device = accelerator.device
+    main = accelerator.is_main_process
     params = list(named_trainable.values())
     if not params:
         raise RobosteerError("nothing to train: the method left no trainable parameters")
     optimizer, scheduler = _optimizer_and_schedule(params, config)
     ckpt_root = out_dir / "checkpoints"
     log_path = out_dir / "log.jsonl"
-    start_step = last_good = _resume_or_restart(config, ckpt_root, log_path, named_trainable, optimizer, scheduler)
+    start_step = last_good = _resume_or_restart(
+        config, ckpt_root, log_path, named_trainable, optimizer, scheduler, main
+    )
+    _start_equal(accelerator, params)
     extra = {"config": config.to_dict(), **(run_info or {})}
     stepper = _Stepper(accelerator, precision, params, optimizer, scheduler, config.grad_clip)
     if device.type == "cuda":
@@ -100,18 +153,18 @@ def train_loop(
     meter = ActivationMeter(list(model.parameters()))
     timings: list[dict] = []
     dead: list[str] = []
-    progress = _progress(config, start_step)
+    progress = _progress(config, start_step) if main else None
     batches = make_batches(start_step)
     t_start = time.perf_counter()
     loss_value = float("nan")
-    with log_path.open("a") as log:
+    with _log_file(log_path, main) as log:
         for step in range(start_step, config.steps):
             batch = next(batches)
             t0 = _synced_time(device)
             measure = step == start_step  # activations do not change between steps; step 1 is not timed
             loss = stepper.forward(loss_fn, batch, meter.hooks() if measure else nullcontext())
             t1 = _synced_time(device)
-            loss_value = float(loss.detach())
+            loss_value = stepper.mean_loss(loss)
             if not math.isfinite(loss_value):
                 _stop_on_nan(log, step, loss_value, last_good, ckpt_root)
             stepper.backward(loss)
@@ -129,7 +182,9 @@ def train_loop(
                 _log_step(log, done, loss_value, scheduler.get_last_lr()[0], grad_norm, t3 - t0)
             _report_progress(progress, on_step, done, loss_value)
             if (config.save_every and done % config.save_every == 0) or done == config.steps:
-                save_checkpoint(ckpt_root, done, named_trainable, optimizer, scheduler, extra)
+                if main:
+                    save_checkpoint(ckpt_root, done, named_trainable, optimizer, scheduler, extra)
+                accelerator.wait_for_everyone()
                 last_good = done
     if progress is not None:
         progress.close()
@@ -137,22 +192,49 @@ def train_loop(
     summary = _summary(
         timings, wall, precision, device, meter, named_trainable, optimizer, model, loss_value, start_step, config
     )
-    _warn_dead(dead)
+    if main:
+        _warn_dead(dead)
     summary["zero_gradient_params"] = {"count": len(dead), "names": dead[:20]}
+    summary["num_processes"] = accelerator.num_processes
     return summary
 
 
 def _place_model(model: torch.nn.Module, config: FinetuneConfig):
     """Put ``model`` in training mode on the device its parameters already live on (its LeRobot preprocessor
-    moves batches there) and return ``(accelerator, precision)`` for that device."""
-    from accelerate import Accelerator
-
+    moves batches there; a launched process's own GPU) and return ``(accelerator, precision)`` for that device."""
     param_device = next(model.parameters()).device
-    accelerator = Accelerator(cpu=param_device.type == "cpu")
-    precision = resolve_precision(config, accelerator.device)
+    precision = resolve_precision(config, param_device)
+    accelerator = _accelerator(param_device.type == "cpu", precision)
     model.to(accelerator.device)
     model.train()
     return accelerator, precision
+
+
+def _accelerator(cpu: bool, precision: str):
+    """An ``Accelerator`` with this mixed precision (``no``, ``bf16`` or ``fp16``)."""
+    from accelerate import Accelerator
+
+    if not launched():
+        from accelerate.state import AcceleratorState
+
+        # accelerate keeps one state per process; a plain process may train several runs on other devices/precisions
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(cpu=cpu, mixed_precision=precision)
+
+
+@torch.no_grad()
+def _start_equal(accelerator, params: list[torch.nn.Parameter]) -> None:
+    """Give every process the main process's trainable tensors (they start equal and stay so)."""
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast
+
+        for param in params:
+            broadcast(param.data, from_process=0)
+
+
+def _log_file(log_path: Path, main: bool):
+    """``log.jsonl`` opened for appending on the main process; a sink elsewhere."""
+    return log_path.open("a") if main else open(os.devnull, "w")
 
 
 def _optimizer_and_schedule(params: list[torch.nn.Parameter], config: FinetuneConfig):
@@ -164,51 +246,63 @@ def _optimizer_and_schedule(params: list[torch.nn.Parameter], config: FinetuneCo
     return optimizer, scheduler
 
 
-def _resume_or_restart(config, ckpt_root: Path, log_path: Path, named_trainable, optimizer, scheduler) -> int:
+def _resume_or_restart(
+    config, ckpt_root: Path, log_path: Path, named_trainable, optimizer, scheduler, main: bool = True
+) -> int:
     """The step training starts from: the latest checkpoint's (state loaded, log cut back to it) when resuming
-    and one exists, else 0 with any old log removed."""
+    and one exists, else 0 with any old log removed. Every process loads the checkpoint; only ``main`` edits the log."""
     if config.resume and (ckpt_root / LATEST).is_dir():
         state = load_checkpoint(ckpt_root / LATEST, named_trainable, optimizer, scheduler)
-        _truncate_log(log_path, state["step"])
+        if main:
+            _truncate_log(log_path, state["step"])
         return state["step"]
-    if log_path.exists():
+    if main and log_path.exists():
         log_path.unlink()
     return 0
 
 
 class _Stepper:
-    """The phases of one optimizer step: forward under mixed precision, backward (loss-scaled for fp16),
-    gradient clipping, then the optimizer and scheduler update."""
+    """The phases of one optimizer step: forward under accelerate's mixed precision, backward (loss-scaled for
+    fp16) with the gradients averaged over the processes, gradient clipping, then the optimizer and scheduler
+    update."""
 
     def __init__(self, accelerator, precision: str, params, optimizer, scheduler, grad_clip: float):
-        device = accelerator.device
         self.accelerator = accelerator
         self.params = params
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.max_norm = grad_clip if grad_clip > 0 else math.inf
-        self.device = device
-        self.autocast = (
-            torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-            if precision != "no"
-            else nullcontext()
-        )
-        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        self.device = accelerator.device
+        self.scaler = accelerator.scaler if precision == "fp16" else None
 
-    def forward(self, loss_fn: Callable[[dict], torch.Tensor], batch: dict, hooks) -> torch.Tensor:
-        """The batch's loss, computed under mixed precision and ``hooks`` (the activation meter's, or none)."""
-        with self.autocast, hooks:
+    def forward(self, loss_fn: Callable, batch: dict, hooks) -> torch.Tensor:
+        """The batch's loss, computed under mixed precision and ``hooks`` (the activation meter's, or none); a
+        ``(sum, count)`` result becomes ``sum * processes / count over all processes``, whose gradients averaged
+        over the processes are those of the mean over every process's batch."""
+        with self.accelerator.autocast(), hooks:
             loss = loss_fn(batch)
+        if isinstance(loss, tuple):
+            total, count = loss
+            count = self.accelerator.reduce(count.detach().to(total.device, torch.float32), "sum")
+            loss = total * self.accelerator.num_processes / count.clamp_min(1)
         _sync(self.device)
         return loss
 
+    def mean_loss(self, loss: torch.Tensor) -> float:
+        """The loss averaged over the processes (the same value on every process)."""
+        if self.accelerator.num_processes > 1:
+            loss = self.accelerator.reduce(loss.detach(), "mean")
+        return float(loss.detach())
+
     def backward(self, loss: torch.Tensor) -> None:
-        """Gradients of ``loss`` (unscaled again when fp16 scales the loss)."""
+        """Gradients of ``loss``, averaged over the processes (unscaled again when fp16 scales the loss)."""
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
+            _average_gradients(self.accelerator, self.params)
             self.scaler.unscale_(self.optimizer)
         else:
             self.accelerator.backward(loss)
+            _average_gradients(self.accelerator, self.params)
         _sync(self.device)
 
     def clip(self) -> float:
@@ -225,6 +319,41 @@ class _Stepper:
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         _sync(self.device)
+
+
+@torch.no_grad()
+def _average_gradients(accelerator, params: list[torch.nn.Parameter], bucket_numel: int = 1 << 25) -> None:
+    """Average the gradients of ``params`` over the processes (one all-reduce per bucket of ``bucket_numel``
+    elements); a tensor that got no gradient on any process keeps none. Nothing to do in one process."""
+    if accelerator.num_processes == 1:
+        return
+    for bucket in _buckets(params, bucket_numel):
+        device = bucket[0].device
+        parts = [
+            p.grad.reshape(-1).float() if p.grad is not None else torch.zeros(p.numel(), device=device) for p in bucket
+        ]
+        has_grad = torch.tensor([float(p.grad is not None) for p in bucket], device=device)
+        summed = accelerator.reduce(torch.cat([*parts, has_grad]), "sum")
+        present = summed[-len(bucket) :].tolist()
+        offset = 0
+        for param, seen in zip(bucket, present, strict=True):
+            mean = summed[offset : offset + param.numel()].view_as(param) / accelerator.num_processes
+            param.grad = mean.to(param.dtype) if seen else None
+            offset += param.numel()
+
+
+def _buckets(params: list[torch.nn.Parameter], limit: int) -> Iterator[list[torch.nn.Parameter]]:
+    """Consecutive groups of ``params`` of at most ``limit`` elements (or one tensor when it is larger)."""
+    bucket: list[torch.nn.Parameter] = []
+    size = 0
+    for param in params:
+        if bucket and size + param.numel() > limit:
+            yield bucket
+            bucket, size = [], 0
+        bucket.append(param)
+        size += param.numel()
+    if bucket:
+        yield bucket
 
 
 def _synced_time(device: torch.device) -> float:

@@ -133,6 +133,31 @@ def test_shard_losses_add_up_to_the_global_batch_loss(dataset, base_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("kind", ["pi0", "pi05"])
+def test_pi_shard_losses_add_up_to_the_global_batch_loss(kind, dataset, tmp_path, monkeypatch):
+    """pi0/pi05 draw noise and time inside their forward: the shard loss points their samplers at its rows of the
+    global draws, so the halves again add up to the whole batch's loss (pi averages every step, padded or not)."""
+    from robosteer.policies.pi_builder import PiSpec, make_tiny_pi
+    from robosteer.tuners.data import make_batch_stream, open_dataset
+    from robosteer.tuners.finetune import _ShardLoss
+
+    monkeypatch.setenv("ROBOSTEER_CACHE", str(tmp_path / "cache"))
+    policy = make_tiny_pi(PiSpec(kind=kind, tokenizer_max_length=64), dataset)
+    data = open_dataset(policy, dataset)
+    batch = next(make_batch_stream(data, 2 * PER_PROCESS, seed=0, steps=1)(0))
+    halves = [next(make_batch_stream(data, PER_PROCESS, 0, 1, shard=(index, 2))(0)) for index in (0, 1)]
+    with torch.no_grad():
+        torch.manual_seed(5)
+        want = float(policy.loss(batch))
+        parts = []
+        for index, half in enumerate(halves):
+            torch.manual_seed(5)
+            parts.append([float(v) for v in _ShardLoss(policy, index, 2)(half)])
+    assert sum(total for total, _ in parts) / sum(count for _, count in parts) == pytest.approx(want, rel=1e-5)
+    assert type(policy.model.model).sample_noise is policy.model.model.sample_noise.__func__
+
+
+@pytest.mark.slow
 def test_two_processes_train_as_one_process_with_the_double_batch(dataset, base_dir, tmp_path):
     """`robosteer finetune` as two gloo processes with batch 3 and as one plain process with batch 6 ends with the
     same steer deltas, also after resuming from checkpoints/latest. Exact agreement needs nothing switched off: the

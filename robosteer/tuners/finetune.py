@@ -193,13 +193,13 @@ def finetune(
 
 
 def _loss_fn(policy, shard: tuple[int, int]):
-    """``policy.loss``; with several processes, for a policy whose forward takes the flow-matching noise and time
-    (SmolVLA), the loss of this process's shard of the global batch (:class:`_ShardLoss`)."""
+    """``policy.loss``; with several processes, for a flow-matching policy (SmolVLA, pi0, pi05), the loss of this
+    process's shard of the global batch (:class:`_ShardLoss`)."""
     if shard[1] == 1:
         return policy.loss
     takes = inspect.signature(policy.model.forward).parameters
     flow = getattr(policy.model, "model", None)
-    if not {"noise", "time", "reduction"} <= set(takes) or not hasattr(flow, "sample_noise"):
+    if "reduction" not in takes or not hasattr(flow, "sample_noise") or not hasattr(flow, "sample_time"):
         return policy.loss
     return _ShardLoss(policy, *shard)
 
@@ -209,14 +209,18 @@ class _ShardLoss:
     for :func:`train_loop`, which divides by the valid action steps of the whole global batch.
 
     The noise and time are drawn for the whole global batch with the policy's own samplers from the torch RNG (seeded
-    alike and advanced alike on every process, in the order SmolVLA's forward draws them) and this slice's rows are
-    used, so every sample gets the noise and time it gets in one process with the global batch. SmolVLA's per-sample
-    losses (means over a sample's valid steps) are turned back into sums, so padded chunks at episode ends weigh as
-    they do in one process."""
+    alike and advanced alike on every process, in the order the policies' forward draws them) and this slice's rows
+    are used, so every sample gets the noise and time it gets in one process with the global batch: SmolVLA's forward
+    takes them as arguments; pi0/pi05 draw them inside, through their model's samplers, which are pointed at this
+    slice's rows for the call. Per-sample losses (means over a sample's valid steps) are turned back into sums, so
+    padded chunks at episode ends weigh as they do in one process (pi0/pi05 average over every step, padded or not).
+    """
 
     def __init__(self, policy, index: int, count: int):
         self.policy, self.index, self.count = policy, index, count
         self.flow = policy.model.model
+        self.takes_noise = {"noise", "time"} <= set(inspect.signature(policy.model.forward).parameters)
+        self.masks_padding = policy.config.type not in ("pi0", "pi05")
 
     def __call__(self, batch: dict):
         per_process, horizon = batch[ACTION].shape[:2]  # (b, T, action_dim)
@@ -226,9 +230,19 @@ class _ShardLoss:
         noise = self.flow.sample_noise(shape, device)[rows]
         time = self.flow.sample_time(per_process * self.count, device)[rows]
         prepared = self.policy.prepare_batch(batch)
-        per_sample, _ = self.policy.model.forward(prepared, noise=noise, time=time, reduction="none")  # (b,)
+        per_sample = self._per_sample(prepared, noise, time)  # (b,)
         valid = self._valid_elements(batch, per_process, horizon).to(per_sample.device)
         return (per_sample * valid.clamp_min(1)).sum(), valid.sum()
+
+    def _per_sample(self, prepared: dict, noise, time):
+        if self.takes_noise:
+            return self.policy.model.forward(prepared, noise=noise, time=time, reduction="none")[0]
+        self.flow.sample_noise = lambda shape, device: noise
+        self.flow.sample_time = lambda bsize, device: time
+        try:
+            return self.policy.model.forward(prepared, reduction="none")[0]
+        finally:
+            del self.flow.sample_noise, self.flow.sample_time  # back to the class methods
 
     def _valid_elements(self, batch: dict, per_process: int, horizon: int):
         """Loss elements of each sample that count: its unpadded action steps times the action size."""
@@ -236,7 +250,7 @@ class _ShardLoss:
 
         config = self.policy.config
         action_size = min(config.action_feature.shape[0], config.max_action_dim)
-        is_pad = batch.get(f"{ACTION}_is_pad")
+        is_pad = batch.get(f"{ACTION}_is_pad") if self.masks_padding else None
         steps = (~is_pad).sum(dim=1) if is_pad is not None else torch.full((per_process,), horizon)
         return steps.float() * action_size
 

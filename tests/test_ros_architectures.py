@@ -50,6 +50,7 @@ def _run_node(ros_domain_id, **params):
         "camera_names": cameras,
         "camera_topics": [f"/camera/{c}/image_raw" for c in cameras],
         "stale_periods": 30.0,
+        "task": "pick up the red cube",
         **params,
     }
     with RosHarness(domain_id=ros_domain_id) as ros:

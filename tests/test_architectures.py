@@ -228,3 +228,54 @@ def test_tiny_pi_from_a_hub_id_in_the_local_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert load_policy("someone/tiny-pi05").fingerprint() == policy.fingerprint()
+
+
+def _plant_action_head(policy, head: str):
+    """Make ``head`` output each frame's demonstrated (normalised) action: ``prepare_batch`` keeps the batch's action
+    and a forward pre-hook on the head's o_proj writes it, scaled, into the head's slice at every token."""
+    from robosteer.policies.layout import HeadId
+
+    head_id = HeadId.parse(head)
+    site = policy.layout.site_of(head_id)
+    kept: dict = {}
+    prepare = policy.prepare_batch
+
+    def keep_action(batch):
+        prepared = prepare(batch)
+        action = prepared["action"]
+        kept["action"] = action[:, 0] if action.ndim == 3 else action  # (B, A)
+        return prepared
+
+    def write(module, args):
+        x = args[0].clone()  # (B, S, H * D)
+        action = kept["action"].to(x.dtype)  # (B, A)
+        slot = site.head_slice(head_id.head)
+        width = min(action.shape[1], site.head_dim)
+        x[:, :, slot.start : slot.start + width] = 10 * action[:, None, :width]
+        return (x, *args[1:])
+
+    policy.prepare_batch = keep_action
+    return policy.layout.module(policy.model, site, "o_proj").register_forward_pre_hook(write)
+
+
+PLANTED = {"pi0": "expert.L1.H5", "pi05": "vlm.L0.H6", "smolvla": "vlm.L0.H0"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_planted_head_is_ranked_first(kind, demos):
+    """A head whose output carries the demonstrated action is ranked first on every architecture (the ranking reads
+    the right head of the right layer through each reader); without the plant it is not first."""
+    from robosteer.heads import RankConfig, rank_heads
+
+    policy = build(kind, demos)
+    config = RankConfig(
+        top_k=3, target="absolute", sensitivity_frames=0, causal_frames=0, show_progress=False, use_cache=False
+    )
+    assert rank_heads(policy, demos, config).selected[0] != PLANTED[kind]
+    handle = _plant_action_head(policy, PLANTED[kind])
+    try:
+        selected = rank_heads(policy, demos, config).selected
+    finally:
+        handle.remove()
+    assert selected[0] == PLANTED[kind], selected

@@ -279,3 +279,30 @@ def test_a_planted_head_is_ranked_first(kind, demos):
     finally:
         handle.remove()
     assert selected[0] == PLANTED[kind], selected
+
+
+@pytest.mark.slow
+def test_gradient_checkpointing_trains_the_same_steer_deltas(demos, tmp_path):
+    """`finetune --gradient-checkpointing` (LeRobot's checkpointing of pi0) recomputes activations in the backward and
+    ends with the same steer deltas; SmolVLA, which has none, is refused before any work."""
+    from safetensors.torch import load_file
+
+    from robosteer.errors import RobosteerError
+    from robosteer.tuners import FinetuneConfig, finetune
+    from robosteer.tuners.finetune import _enable_checkpointing
+
+    heads = ["vlm.L0.H3", "expert.L1.H2"]
+    runs = {}
+    for checkpointing in (False, True):
+        policy = build("pi0", demos)
+        config = FinetuneConfig(
+            heads=heads, steps=3, batch_size=4, lr=0.05, progress=False, gradient_checkpointing=checkpointing
+        )
+        out = tmp_path / f"run-{checkpointing}"
+        finetune(policy, demos, config, out)
+        assert policy.model.model.gradient_checkpointing_enabled is checkpointing
+        runs[checkpointing] = load_file(str(out / "adapter" / "steer_adapter.safetensors"))
+    for key, value in runs[False].items():
+        torch.testing.assert_close(runs[True][key], value, rtol=1e-4, atol=1e-6, msg=key)
+    with pytest.raises(RobosteerError, match="has no gradient checkpointing"):
+        _enable_checkpointing(build("smolvla"), FinetuneConfig(heads=heads, gradient_checkpointing=True))

@@ -177,6 +177,7 @@ def finetune(
 
     torch.manual_seed(config.seed)
     model = policy.model
+    _enable_checkpointing(policy, config)
     named, tuner, peft_model = _attach_method(policy, config)
     summary = train_loop(model, named, _loss_fn(policy, shard), make_batches, config, out_dir, run_info)
     summary.update(run_info)
@@ -190,6 +191,19 @@ def finetune(
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
     wait_for_everyone()
     return FinetuneResult(out_dir, adapter_dir, merged_dir, summary)
+
+
+def _enable_checkpointing(policy, config: FinetuneConfig) -> None:
+    """Turn on LeRobot's gradient checkpointing of the policy's inner model (``--gradient-checkpointing``)."""
+    if not config.gradient_checkpointing:
+        return
+    inner = getattr(policy.model, "model", None)
+    if not hasattr(inner, "gradient_checkpointing_enable"):
+        raise RobosteerError(
+            f"--gradient-checkpointing: LeRobot's {policy.config.type} has no gradient checkpointing "
+            "(pi0 and pi05 have); drop the flag"
+        )
+    inner.gradient_checkpointing_enable()
 
 
 def _loss_fn(policy, shard: tuple[int, int]):

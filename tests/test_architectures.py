@@ -168,10 +168,14 @@ def test_rank_steer_merge_and_eval_on_every_architecture(kind, demos, tmp_path):
     assert not np.allclose(chunk(merged), chunk(base), atol=1e-6)
     changed = _changed_head_rows(base, merged)
     assert changed and changed <= set(chosen), f"weights moved outside the chosen heads: {changed - set(chosen)}"
-    _cli("eval", "--policy", tmp_path / "run" / "merged", "--task", "pick_cube", "--episodes", 1, "--workers", 1,
-         "--videos", 0, "--max-steps", 16, "--out", tmp_path / "eval")  # fmt: skip
-    report = json.loads((tmp_path / "eval" / "results.json").read_text())
-    assert [(cell["task"], cell["episodes"]) for cell in report["cells"]] == [("pick_cube", 1)]
+    for name, policy_args in (
+        ("merged", ("--policy", tmp_path / "run" / "merged")),
+        ("adapter", ("--policy", tmp_path / "base", "--adapter", tmp_path / "run" / "adapter")),
+    ):
+        _cli("eval", *policy_args, "--task", "pick_cube", "--episodes", 1, "--workers", 1, "--videos", 0,
+             "--max-steps", 16, "--out", tmp_path / f"eval-{name}")  # fmt: skip
+        report = json.loads((tmp_path / f"eval-{name}" / "results.json").read_text())
+        assert [(cell["task"], cell["episodes"]) for cell in report["cells"]] == [("pick_cube", 1)]
 
 
 def _changed_head_rows(base, merged) -> set[str]:

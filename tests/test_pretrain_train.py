@@ -75,3 +75,48 @@ def test_a_nan_loss_stops_pretraining_like_finetuning(tmp_path):
     last = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
     assert last["loss"] is None and "non-finite loss" in last["error"]
     assert all(torch.equal(p, before[name]) for name, p in policy.model.named_parameters())
+
+
+@pytest.mark.slow
+def test_an_interrupted_pretraining_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """Pretraining stopped after its step-2 checkpoint and continued with ``resume`` ends with the weights of an
+    uninterrupted 4-step run (same schedule, optimizer state, random state and batch order)."""
+    from dataclasses import replace
+
+    import robosteer.tuners.train as train_module
+    from robosteer.policies.loading import make_tiny_smolvla
+    from robosteer.pretrain.pipeline import train
+
+    def config(out, **changes):
+        out.mkdir(exist_ok=True)
+        return replace(_config(out, 4), save_every=2, **changes)
+
+    straight = make_tiny_smolvla(seed=0)
+    train(straight, _demos(straight), config(tmp_path / "straight"))
+
+    save = train_module.save_checkpoint
+
+    def save_then_stop(root, step, *args, **kwargs):
+        save(root, step, *args, **kwargs)
+        if step == 2:
+            raise KeyboardInterrupt  # the sitting ends right after the step-2 checkpoint
+
+    interrupted = make_tiny_smolvla(seed=0)
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, _demos(interrupted), config(tmp_path / "parts"))
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    resumed = make_tiny_smolvla(seed=0)
+    losses = train(resumed, _demos(resumed), config(tmp_path / "parts", resume=True))
+    assert len(losses) == 2, "the second sitting trains steps 3 and 4 only"
+    for (name, want), got in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_resume_refuses_other_settings_before_any_work(tmp_path):
+    from dataclasses import replace
+
+    from robosteer.pretrain.pipeline import check_pretrain_resume
+
+    with pytest.raises(RobosteerError, match="holds no recorded dataset"):
+        check_pretrain_resume(replace(_config(tmp_path, 4), resume=True))

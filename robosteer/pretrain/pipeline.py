@@ -85,6 +85,12 @@ class PretrainConfig:
     """Reuse an already recorded dataset instead of recording."""
     init_from: Path | None = None
     """Continue training this checkpoint (same features) instead of starting from random weights."""
+    save_every: int = 1000
+    """Write the resumable ``checkpoints/latest`` every N steps (and at the end)."""
+    resume: bool = False
+    """Continue an interrupted run in ``--out``: reuse its recorded ``dataset/`` and train on from
+    ``checkpoints/latest`` (weights, optimizer, schedule, random state, batch order) to ``--steps``; the result is the
+    uninterrupted run's. Give the same options as the first sitting."""
     spec: SmolVLASpec = field(default_factory=lambda: BASE_SPEC)
     """Model size and decoding settings."""
 
@@ -132,10 +138,11 @@ def training_config(cfg: PretrainConfig) -> FinetuneConfig:
         betas=(0.9, 0.95),
         grad_clip=10.0,
         seed=cfg.seed,
-        save_every=1000,
+        save_every=cfg.save_every,
         log_every=50,
         mixed_precision="no",
         progress=False,
+        resume=cfg.resume,
     )
 
 
@@ -340,7 +347,7 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
     wall = {}
     with _progress_display() as progress:
         t0 = time.time()
-        root = Path(cfg.data) if cfg.data else record_demos(cfg, progress)
+        root = _demos_root(cfg, progress)
         wall["record_s"] = time.time() - t0
         t0 = time.time()
         policy = _initial_policy(cfg, root)
@@ -369,6 +376,41 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
         final_loss=sum(losses[-50:]) / len(losses[-50:]),
     )
     return policy_dir
+
+
+def _demos_root(cfg: PretrainConfig, progress) -> Path:
+    """The demonstrations to train on: ``--data``, the run's own recording when resuming, else a new recording."""
+    if cfg.data:
+        return Path(cfg.data)
+    if cfg.resume:
+        check_pretrain_resume(cfg)
+        return cfg.out / "dataset"
+    return record_demos(cfg, progress)
+
+
+RESUME_KEYS = ("steps", "batch_size", "lr", "seed")
+"""Settings a resumed pretraining run must share with the interrupted one (they fix the schedule and the batches)."""
+
+
+def check_pretrain_resume(cfg: PretrainConfig) -> None:
+    """With ``--resume``: refuse, before any work, a folder without a recording or a checkpoint, or a checkpoint
+    trained with other steps, batch size, learning rate or seed."""
+    from robosteer.tuners.checkpoint import LATEST, read_checkpoint_state
+
+    latest = cfg.out / "checkpoints" / LATEST
+    if not (cfg.out / "dataset" / "meta" / "info.json").is_file() or not (latest / "state.json").is_file():
+        raise RobosteerError(
+            f"--resume: {cfg.out} holds no recorded dataset/ and checkpoints/latest to continue; pass the --out of "
+            "the interrupted run, or drop --resume to start one"
+        )
+    saved = read_checkpoint_state(latest).get("config") or {}
+    now = training_config(cfg).to_dict()
+    changed = [f"{key} {saved.get(key)} (now {now.get(key)})" for key in RESUME_KEYS if saved.get(key) != now.get(key)]
+    if changed:
+        raise RobosteerError(
+            f"--resume: the checkpoint in {latest} was trained with {'; '.join(changed)}; resume with the first "
+            "sitting's options"
+        )
 
 
 def _progress_display():

@@ -64,6 +64,11 @@ FLAGS = {
     "linguistic_labels": Flag(
         help="Episode-label keys of the linguistic score, comma separated (default: by name hints)."
     ),
+    "explain": Flag(
+        help="Also write OUT/explain/: each chosen head's attention over the camera frames and the instruction "
+        "tokens (a PNG per head, contact_sheet.png, explain.json)."
+    ),
+    "explain_frames": Flag(help="Frames drawn by --explain (evenly spread over the ranked frames)."),
 }
 """Where the rank flags differ from RankConfig's field names and docstrings (today's spelling is kept)."""
 HIDDEN = ("frames", "show_progress")
@@ -88,7 +93,8 @@ def rank(
     ),
     stride: int = typer.Option(3, "--stride", help="Step of --frames dense, in frames."),
 ) -> None:
-    """Rank the attention heads of POLICY on the demonstrations in DATASET; write heads.json + heads.png to OUT."""
+    """Rank the attention heads of POLICY on the demonstrations in DATASET; write heads.json + heads.png to OUT
+    (with --explain also the chosen heads' attention maps in OUT/explain/)."""
     from rich.console import Console
 
     from robosteer.errors import RobosteerError
@@ -115,6 +121,11 @@ def rank(
     options.save(config, out)
     print_table(ranking, console)
     console.print(f"wrote {path} and {path.with_name('heads.png')}")
+    if config.explain:
+        from robosteer.heads.explain import EXPLAIN_DIR, explain_ranking
+
+        written = explain_ranking(loaded, dataset, ranking.to_json(), config, out / EXPLAIN_DIR)
+        console.print(f"wrote the chosen heads' attention maps and {written.name} to {written.parent}")
 
 
 def _check_episodes(dataset: Path, config) -> int:

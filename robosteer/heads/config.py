@@ -120,6 +120,12 @@ class RankConfig:
     """Episode-label keys decoded for the linguistic score besides the instruction text (None = by hints)."""
     show_progress: bool = True
     """Show progress bars."""
+    explain: bool = False
+    """Also draw what each chosen head attends to on a few ranked frames: OUT/explain/ gets a PNG per head (its
+    attention over each camera's image patches and over the instruction tokens), a contact sheet of all chosen
+    heads and explain.json (per head and frame: the share on each camera, the instruction and the rest)."""
+    explain_frames: int = 4
+    """Frames shown by ``explain`` (evenly spread over the ranked frames)."""
 
     def __post_init__(self):
         self._check_choices()
@@ -142,6 +148,10 @@ class RankConfig:
             raise RobosteerError("sensitivity_frames, causal_frames, denoise_step must be >= 0, causal_draws >= 1")
         if self.min_layer < 0:
             raise RobosteerError(f"--min-layer must be >= 0 (0 = every layer may be selected), got {self.min_layer}")
+        if self.explain_frames < 1:
+            raise RobosteerError(
+                f"--explain-frames must be >= 1 (frames drawn by --explain), got {self.explain_frames}"
+            )
         if self.batch_size < 1:
             raise RobosteerError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.stack_quota:

@@ -8,13 +8,17 @@ the ranking, the steer tuner and the merge run unchanged on every architecture.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 
 import torch
 
 from robosteer.constants import ACTION
 from robosteer.errors import RobosteerError
-from robosteer.heads.trace import Capture, PositionSpec
+from robosteer.heads.trace import Capture, PositionSpec, _index_for
+from robosteer.policies.layout import HeadId, HeadLayout
 
 TOKENS: tuple[str, ...] = ("auto", "last_lang", "state", "first_action")
 """Token names a ranking may read heads at (``auto``: each stack's default)."""
@@ -34,6 +38,67 @@ class Inputs:
     @property
     def batch_size(self) -> int:
         return int(self.lang_masks.shape[0])
+
+
+@dataclass
+class AttentionMaps:
+    """What :meth:`HeadReader.attention_capture` recorded: the chosen heads' attention probabilities over the keys
+    of the captured call, at the captured tokens, and the values they weigh (``probs @ values`` is the head's ``z``)."""
+
+    probs: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    """Per head, per token name: (B, S_k) probabilities over the keys (the prefix first, then the call's own)."""
+    values: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Per head: (B, S_k, head_dim) values of the key/value head its query head reads (shared under GQA/MQA)."""
+    prefix_len: int | None = None
+    """Keys of the prefix pass (images, language and what follows it), the first keys of every later call."""
+
+    def head_probs(self, head: str, token: str) -> torch.Tensor:
+        """(B, S_k) attention of one head at one captured token."""
+        if token not in self.probs.get(head, {}):
+            raise RobosteerError(f"no attention recorded for {head} at {token!r}; capture that head's stack and call")
+        return self.probs[head][token]
+
+
+class AttentionRecorder:
+    """Counts each attention layer's calls within one forward and keeps the chosen heads' probabilities at the
+    captured call and tokens (the readers feed it from their architecture's attention code)."""
+
+    def __init__(self, layout: HeadLayout, heads: list[str], captures: dict[str, Capture]):
+        self.captures = captures
+        self.wanted: dict[tuple[str, int], list[int]] = {}
+        for head in layout.validate_heads(heads):
+            if head.stack not in captures:
+                raise RobosteerError(f"no capture for the {head.stack} stack of {head.name}; name its token and call")
+            self.wanted.setdefault((head.stack, head.layer), []).append(head.head)
+        self.calls: Counter = Counter()
+        self.maps = AttentionMaps()
+
+    def observe(
+        self,
+        stack: str,
+        layer: int,
+        n_keys: int,
+        probs_of: Callable[[int], torch.Tensor],
+        values_of: Callable[[int], torch.Tensor],
+    ) -> None:
+        """One attention call of ``stack``.L``layer`` over ``n_keys`` keys; ``probs_of(h)`` gives query head h's
+        (B, S_q, S_k) probabilities and ``values_of(h)`` the (B, S_k, D) values it reads (asked only when kept)."""
+        call = self.calls[(stack, layer)]
+        self.calls[(stack, layer)] += 1
+        if stack == "vlm" and call == 0 and self.maps.prefix_len is None:
+            self.maps.prefix_len = n_keys
+        capture = self.captures.get(stack)
+        if capture is None or call != capture.call:
+            return
+        for h in self.wanted.get((stack, layer), []):
+            name = HeadId(stack, layer, h).name
+            probs = probs_of(h).detach()  # (B, S_q, S_k)
+            batch, seq_len = probs.shape[:2]
+            for token, spec in capture.positions.items():
+                index = _index_for(spec, seq_len, batch, probs.device)
+                rows = probs[:, index] if isinstance(index, slice) else probs[torch.arange(batch), index]
+                self.maps.probs.setdefault(name, {})[token] = rows.clone()  # (B, S_k) or (B, S_q, S_k)
+            self.maps.values[name] = values_of(h).detach().clone()  # (B, S_k, D)
 
 
 class HeadReader:
@@ -73,6 +138,18 @@ class HeadReader:
         segments = {f"image:{i}": (i * per_camera, (i + 1) * per_camera) for i in range(len(inputs.images))}
         segments["language"] = (lang_start, lang_start + lang_len)
         return segments
+
+    def attention_capture(
+        self, model, layout: HeadLayout, heads: list[str], captures: dict[str, Capture]
+    ) -> AbstractContextManager[AttentionMaps]:
+        """``with reader.attention_capture(model, layout, heads, captures) as maps: reader.sample_actions(...)``:
+        the chosen heads' attention probabilities at the captured calls and tokens (where :class:`HeadTrace`
+        reads their outputs), filled in during the forward."""
+        raise RobosteerError(f"attention maps are not implemented for {self.architecture}; use smolvla, pi0 or pi05")
+
+    def image_patches(self, model, segment: tuple[int, int]) -> tuple[int, int]:
+        """The image-patch tokens ``[start, end)`` of a camera's prefix segment (no special tokens by default)."""
+        return segment
 
     # -- shared -----------------------------------------------------------------------------------------------------
     def check_supported(self, model) -> None:

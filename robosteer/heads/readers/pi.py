@@ -13,7 +13,14 @@ Action:``) and its suffix is the action tokens alone (the timestep enters throug
 
 from __future__ import annotations
 
-from robosteer.heads.readers.base import HeadReader, Inputs, last_language_position
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+
+from robosteer.errors import RobosteerError
+from robosteer.heads.readers.base import AttentionMaps, AttentionRecorder, HeadReader, Inputs, last_language_position
+from robosteer.heads.trace import Capture
+from robosteer.policies.layout import AttentionSite, HeadLayout
 
 
 class PiReader(HeadReader):
@@ -48,3 +55,39 @@ class PiReader(HeadReader):
 
     def num_steps(self, model) -> int:
         return int(model.config.num_inference_steps)
+
+    @contextmanager
+    def attention_capture(
+        self, model, layout: HeadLayout, heads: list[str], captures: dict[str, Capture]
+    ) -> Iterator[AttentionMaps]:
+        """pi0/pi05 run each layer's HF ``GemmaAttention`` with the eager implementation (``sample_actions`` and
+        ``denoise_step`` set it), which returns the probabilities: a forward hook on every attention module keeps
+        the chosen heads' rows, and the values from the layer's cache (the expert's keys include the prefix)."""
+        recorder = AttentionRecorder(layout, heads, captures)
+        handles = []
+        try:
+            for site in layout.sites:
+                module = model.get_submodule(site.module_path)
+                handles.append(module.register_forward_hook(partial(_observe, recorder, site), with_kwargs=True))
+            yield recorder.maps
+        finally:
+            for handle in handles:
+                handle.remove()
+
+
+def _observe(recorder: AttentionRecorder, site: AttentionSite, module, args, kwargs, output) -> None:
+    """Forward hook of one ``GemmaAttention``: its (B, H, S_q, S_k) probabilities go to the recorder."""
+    weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
+    if weights is None:
+        raise RobosteerError(
+            f"{site.module_path} returned no attention probabilities; run it with _attn_implementation='eager'"
+        )
+
+    def values_of(head: int):
+        cache = kwargs.get("past_key_values")
+        if cache is None:
+            raise RobosteerError(f"{site.module_path} ran without a key/value cache; sample through sample_actions")
+        values = cache.layers[module.layer_idx].values  # (B, KV, S_k, D)
+        return values[:, head // site.group_size]  # (B, S_k, D)
+
+    recorder.observe(site.stack, site.layer, weights.shape[-1], lambda head: weights[:, head], values_of)

@@ -156,3 +156,36 @@ def check_report(report: dict, chosen: list[str]) -> None:
             words = [item["token"].lower() for item in seen["top_tokens"]]
             allowed = {*frame["task"].split(), *PROMPT_WORDS}
             assert words and all(word in allowed for word in words if word.isalpha()), (head, words)
+
+
+def test_explain_ranking_on_tiny_smolvla_draws_square_patch_grids(demos, tmp_path):
+    """The API behind --explain: the ranked heads' maps, each camera's patches a square grid, the report complete."""
+    from robosteer.heads import RankConfig, rank_heads
+    from robosteer.heads.explain import attention_on_frames, heat, write_explanation
+
+    policy = build("smolvla", demos)
+    config = RankConfig(
+        top_k=3, sensitivity_frames=0, causal_frames=0, controls=False, show_progress=False, explain_frames=2
+    )
+    heads_json = rank_heads(policy, demos, config).to_json()
+    explanation = attention_on_frames(policy, demos, heads_json, config)
+    for head in explanation.heads:
+        for cam in range(len(explanation.cameras)):
+            grid = heat(explanation, explanation.probs[head][0], cam)
+            assert grid.shape[0] == grid.shape[1] > 1, (head, grid.shape)
+    written = write_explanation(explanation, heads_json, tmp_path / "explain")
+    check_report(json.loads(written.read_text()), heads_json["selected"])
+    assert (tmp_path / "explain" / "contact_sheet.png").is_file()
+
+
+def test_smolvla_image_patches_leave_out_the_image_special_tokens():
+    from types import SimpleNamespace
+
+    from robosteer.heads.readers.smolvla import SmolVLAReader
+
+    inner = SimpleNamespace(
+        add_image_special_tokens=True, global_image_start_token=torch.zeros(1), image_end_token=torch.zeros(2)
+    )
+    assert SmolVLAReader().image_patches(SimpleNamespace(model=inner), (10, 77)) == (11, 75)
+    inner.add_image_special_tokens = False
+    assert SmolVLAReader().image_patches(SimpleNamespace(model=inner), (10, 77)) == (10, 77)

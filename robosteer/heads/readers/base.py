@@ -96,7 +96,11 @@ class AttentionRecorder:
             batch, seq_len = probs.shape[:2]
             for token, spec in capture.positions.items():
                 index = _index_for(spec, seq_len, batch, probs.device)
-                rows = probs[:, index] if isinstance(index, slice) else probs[torch.arange(batch), index]
+                rows = (
+                    probs[:, index]
+                    if isinstance(index, slice)
+                    else probs[torch.arange(batch, device=probs.device), index]
+                )
                 self.maps.probs.setdefault(name, {})[token] = rows.clone()  # (B, S_k) or (B, S_q, S_k)
             self.maps.values[name] = values_of(h).detach().clone()  # (B, S_k, D)
 

@@ -129,7 +129,18 @@ def build_tokenizer():
     )
 
 
-def build_smolvlm_config(spec: VlmSpec, vocab_size: int, pad_token_id: int, image_token_id: int):
+def build_smolvlm_config(
+    spec: VlmSpec,
+    vocab_size: int,
+    pad_token_id: int,
+    image_token_id: int,
+    *,
+    rope_theta: float = 10000.0,
+    max_position_embeddings: int = 1024,
+    vision_intermediate_size: int | None = None,
+):
+    """A transformers ``SmolVLMConfig`` of ``spec`` (Llama text decoder + SigLIP-style vision encoder); the keyword
+    arguments are the settings robosteer's small VLMs leave at these defaults (vision MLP: 4 x its width)."""
     from transformers import LlamaConfig, SmolVLMConfig, SmolVLMVisionConfig
 
     text = LlamaConfig(
@@ -140,15 +151,15 @@ def build_smolvlm_config(spec: VlmSpec, vocab_size: int, pad_token_id: int, imag
         num_attention_heads=spec.text_heads,
         num_key_value_heads=spec.text_kv_heads,
         head_dim=spec.head_dim,
-        max_position_embeddings=1024,
+        max_position_embeddings=max_position_embeddings,
         rms_norm_eps=1e-5,
-        rope_theta=10000.0,
+        rope_theta=rope_theta,
         pad_token_id=pad_token_id,
         tie_word_embeddings=False,
     )
     vision = SmolVLMVisionConfig(
         hidden_size=spec.vision_hidden_size,
-        intermediate_size=spec.vision_hidden_size * 4,
+        intermediate_size=vision_intermediate_size or spec.vision_hidden_size * 4,
         num_hidden_layers=spec.vision_layers,
         num_attention_heads=spec.vision_heads,
         image_size=spec.image_size,
@@ -164,13 +175,25 @@ def build_smolvlm_config(spec: VlmSpec, vocab_size: int, pad_token_id: int, imag
     )
 
 
+def build_processor(spec: VlmSpec, tokenizer=None):
+    """A SmolVLM processor at ``spec``'s image geometry (no image splitting) over ``tokenizer`` (default: robosteer's
+    word-level tokenizer)."""
+    from transformers import SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
+
+    size = {"longest_edge": spec.image_size}
+    return SmolVLMProcessor(
+        image_processor=SmolVLMImageProcessor(do_resize=True, size=size, max_image_size=size, do_image_splitting=False),
+        tokenizer=tokenizer if tokenizer is not None else build_tokenizer(),
+        video_processor=SmolVLMVideoProcessor(size=size, max_image_size=size),
+        image_seq_len=spec.image_seq_len,
+    )
+
+
 def write_vlm_folder(out: str | Path, spec: VlmSpec | None = None) -> Path:
     """Write config + tokenizer + processor of a small SmolVLM to ``out`` (atomically); returns the folder.
 
     The folder is what ``SmolVLAConfig.vlm_model_name`` points at. Existing folders with the same spec are reused.
     """
-    from transformers import SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
-
     spec = spec or VlmSpec()
     out = Path(out)
     marker = out / "robosteer_vlm_spec.json"
@@ -187,18 +210,7 @@ def write_vlm_folder(out: str | Path, spec: VlmSpec | None = None) -> Path:
             tokenizer.convert_tokens_to_ids(EXTRA_SPECIAL_TOKENS["image_token"]),
         )
         config.save_pretrained(tmp)
-        size = {"longest_edge": spec.image_size}
-        image_processor = SmolVLMImageProcessor(
-            do_resize=True, size=size, max_image_size=size, do_image_splitting=False
-        )
-        video_processor = SmolVLMVideoProcessor(size=size, max_image_size=size)
-        processor = SmolVLMProcessor(
-            image_processor=image_processor,
-            tokenizer=tokenizer,
-            video_processor=video_processor,
-            image_seq_len=spec.image_seq_len,
-        )
-        processor.save_pretrained(tmp)
+        build_processor(spec, tokenizer).save_pretrained(tmp)
         (tmp / "robosteer_vlm_spec.json").write_text(spec_json)
 
     try:

@@ -15,97 +15,53 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from robosteer.policies.vlm_folder import VlmSpec, build_processor, build_smolvlm_config
+
 CONFIG_SOURCE = "SmolVLM2-500M-Video-Instruct config built in code from its published numbers (not downloaded)"
 
 
-@dataclass(frozen=True)
-class PublishedSmolVLM:
-    """SmolVLM2-500M-Video-Instruct's published geometry (SmolLM2 text decoder + SigLIP vision encoder)."""
-
-    vocab_size: int = 49280
-    """Token embedding and LM-head rows."""
-    text_hidden_size: int = 960
-    """Width of the Llama text decoder."""
-    text_layers: int = 32
-    """Decoder layers of the VLM (SmolVLA keeps the first ``num_vlm_layers``)."""
-    text_heads: int = 15
-    """Query heads per decoder layer."""
-    text_kv_heads: int = 5
-    """Key/value heads per decoder layer (grouped-query attention)."""
-    head_dim: int = 64
-    """Features per head."""
-    text_intermediate_size: int = 2560
-    """MLP width of the decoder."""
-    rope_theta: float = 100000.0
-    """RoPE base of the decoder."""
-    vision_hidden_size: int = 768
-    """Width of the SigLIP vision encoder."""
-    vision_layers: int = 12
-    """Vision encoder layers."""
-    vision_heads: int = 12
-    """Vision encoder heads."""
-    vision_intermediate_size: int = 3072
-    """MLP width of the vision encoder."""
-    patch_size: int = 16
-    """Vision patch side."""
-    image_size: int = 512
-    """Image side the vision encoder sees."""
-    scale_factor: int = 4
-    """Pixel-shuffle factor of the connector: (512 / 16 / 4) ** 2 = 64 tokens per image."""
-    pad_token_id: int = 2
-    """Padding token id."""
-    image_token_id: int = 49190
-    """Id of the ``<image>`` token."""
+SMOLVLM2_500M = VlmSpec(
+    text_hidden_size=960,
+    text_layers=32,
+    text_heads=15,
+    text_kv_heads=5,
+    head_dim=64,
+    text_intermediate_size=2560,
+    vision_hidden_size=768,
+    vision_layers=12,
+    vision_heads=12,
+    image_size=512,
+    patch_size=16,
+    scale_factor=4,
+)
+"""SmolVLM2-500M-Video-Instruct's published geometry (SmolLM2 text decoder + SigLIP vision encoder; 64 tokens per
+image)."""
+PUBLISHED = {
+    "vocab_size": 49280,
+    "pad_token_id": 2,
+    "image_token_id": 49190,
+    "rope_theta": 100000.0,
+    "max_position_embeddings": 8192,
+    "vision_intermediate_size": 3072,
+}
+"""The rest of its published config: vocabulary rows, special token ids, RoPE base, context, vision MLP width."""
 
 
-def smolvlm_config(spec: PublishedSmolVLM | None = None):
-    """The transformers ``SmolVLMConfig`` of ``spec`` (default: SmolVLM2-500M-Video-Instruct)."""
-    from transformers import LlamaConfig, SmolVLMConfig, SmolVLMVisionConfig
-
-    spec = spec or PublishedSmolVLM()
-    text = LlamaConfig(
-        vocab_size=spec.vocab_size,
-        hidden_size=spec.text_hidden_size,
-        intermediate_size=spec.text_intermediate_size,
-        num_hidden_layers=spec.text_layers,
-        num_attention_heads=spec.text_heads,
-        num_key_value_heads=spec.text_kv_heads,
-        head_dim=spec.head_dim,
-        max_position_embeddings=8192,
-        rms_norm_eps=1e-5,
-        rope_theta=spec.rope_theta,
-        pad_token_id=spec.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    vision = SmolVLMVisionConfig(
-        hidden_size=spec.vision_hidden_size,
-        intermediate_size=spec.vision_intermediate_size,
-        num_hidden_layers=spec.vision_layers,
-        num_attention_heads=spec.vision_heads,
-        image_size=spec.image_size,
-        patch_size=spec.patch_size,
-    )
-    return SmolVLMConfig(
-        text_config=text.to_dict(),
-        vision_config=vision.to_dict(),
-        scale_factor=spec.scale_factor,
-        image_token_id=spec.image_token_id,
-        pad_token_id=spec.pad_token_id,
-        tie_word_embeddings=False,
-    )
+def smolvlm_config():
+    """The transformers ``SmolVLMConfig`` of SmolVLM2-500M-Video-Instruct."""
+    return build_smolvlm_config(SMOLVLM2_500M, **PUBLISHED)
 
 
-def smolvlm_folder(spec: PublishedSmolVLM | None = None) -> Path:
-    """A local model folder (config + processor with robosteer's word-level tokenizer), written once per spec."""
+def smolvlm_folder() -> Path:
+    """A local model folder (config + processor with robosteer's word-level tokenizer), written once."""
     from robosteer.files import atomic_dir
 
-    spec = spec or PublishedSmolVLM()
-    spec_json = json.dumps(asdict(spec), sort_keys=True)
+    spec_json = json.dumps({"vlm": asdict(SMOLVLM2_500M), **PUBLISHED}, sort_keys=True)
     root = Path(
         os.environ.get("ROBOSTEER_CACHE")
         or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robosteer"
@@ -116,27 +72,12 @@ def smolvlm_folder(spec: PublishedSmolVLM | None = None) -> Path:
         return out
 
     def write(tmp: Path) -> None:
-        smolvlm_config(spec).save_pretrained(tmp)
-        _processor(spec).save_pretrained(tmp)
+        smolvlm_config().save_pretrained(tmp)
+        build_processor(SMOLVLM2_500M).save_pretrained(tmp)
         (tmp / marker.name).write_text(spec_json)
 
     atomic_dir(out, write)
     return out
-
-
-def _processor(spec: PublishedSmolVLM):
-    """A SmolVLM processor at the published image geometry over robosteer's word-level tokenizer."""
-    from transformers import SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
-
-    from robosteer.policies.vlm_folder import build_tokenizer
-
-    size = {"longest_edge": spec.image_size}
-    return SmolVLMProcessor(
-        image_processor=SmolVLMImageProcessor(do_resize=True, size=size, max_image_size=size, do_image_splitting=False),
-        tokenizer=build_tokenizer(),
-        video_processor=SmolVLMVideoProcessor(size=size, max_image_size=size),
-        image_seq_len=(spec.image_size // spec.patch_size // spec.scale_factor) ** 2,
-    )
 
 
 def build_smolvla_base_on_meta(vlm_dtype: torch.dtype = torch.bfloat16):

@@ -10,6 +10,7 @@ import logging
 
 import pytest
 import torch
+from helpers.architectures import tiny_policy
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -23,13 +24,7 @@ SLOW_PI = [pytest.param("pi0", marks=pytest.mark.slow), pytest.param("pi05", mar
 
 
 def build(kind: str, dataset):
-    if kind == "smolvla":
-        from robosteer.policies import make_tiny_smolvla
-
-        return make_tiny_smolvla(dataset, n_layers=2)
-    from robosteer.policies.pi_builder import PiSpec, make_tiny_pi
-
-    return make_tiny_pi(PiSpec(kind=kind, tokenizer_max_length=16 if kind == "pi0" else 64), dataset)
+    return tiny_policy(kind, dataset)
 
 
 @pytest.fixture(scope="module")

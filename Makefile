@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 	@set -eo pipefail; PYBIN="$$(tools/find-python312.sh)"; \
 	if [ ! -x $(PY) ]; then echo ">> creating $(VENV) with $$PYBIN"; $$PYBIN -m venv $(VENV_FLAGS) $(VENV); fi; \
 	$(PY) -m pip install --quiet --upgrade pip; \
+	if $(PY) -c 'import importlib.metadata as m; assert m.version("mujoco").startswith("4.")' 2>/dev/null; then echo ">> removing mujoco 4 (mujoco, mujoco-core, mujoco-studio): metaworld needs mujoco 3.3.0"; $(PY) -m pip uninstall --quiet -y mujoco mujoco-core mujoco-studio; fi; \
 	echo ">> installing robosteer[$(EXTRAS)] (first time: 3-5 minutes, ~5 GB with torch; one line per package)"; \
 	PYTHONUNBUFFERED=1 $(PY) -m pip install --progress-bar off -e ".[$(EXTRAS)]" \
 		| { grep --line-buffered -E "^(Collecting|Successfully installed)" || true; } | cut -c1-100; \

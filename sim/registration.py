@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from robosteer.errors import RobosteerError
+from sim import metaworld_tasks
 
 _ENTRY = {
     "pick_cube": ("robosteer/PickCube-v0", "sim.tasks:PickCube", 120),
@@ -38,9 +39,11 @@ def task_name(task: str) -> str:
 
 
 def register_envs() -> None:
+    """Register the Franka tasks and the Meta-World ML10 tasks (:mod:`sim.metaworld_tasks`) with gymnasium."""
     for gym_id, entry_point, steps in _ENTRY.values():
         if gym_id not in gym.registry:
             gym.register(id=gym_id, entry_point=entry_point, max_episode_steps=steps)
+    metaworld_tasks.register_envs()
 
 
 def make_env(task: str, **kwargs) -> gym.Env:

@@ -9,7 +9,17 @@ import typer
 from robosteer.commands._options import ConfigCommand, ConfigOptions, Flag, config_options
 
 FLAGS = {
-    "tasks": Flag(name="--task", help="Sim task(s), comma separated, e.g. place_cube,pick_mug."),
+    "tasks": Flag(
+        name="--task",
+        help="Sim task(s), comma separated, e.g. place_cube,pick_mug; with --suite metaworld Meta-World ML10 tasks, "
+        "e.g. drawer-open,door-close. A task written suite/task (metaworld/drawer-open) names its own suite.",
+    ),
+    "suite": Flag(
+        help="Suite of the --task names: franka (robosteer's MuJoCo Franka tasks) or metaworld (Meta-World ML10: "
+        "reach, push, pick-place, door-open, drawer-close, button-press-topdown, peg-insert-side, window-open, sweep, "
+        "basketball; held out: drawer-open, door-close, shelf-place, sweep-into, lever-pull). Meta-World tasks run "
+        "at 80 Hz for up to 500 steps, with --variations none and --batch 1."
+    ),
     "variations": Flag(
         help="Variation presets, comma separated; each preset is its own evaluation cell (join presets with + to "
         "combine them in one cell, e.g. lighting+distractors): none, lighting, distractors, object_form, colour, "
@@ -54,7 +64,8 @@ def eval_command(
         None, "--robot-mjcf-joint-prefix", help="Prefix of the 7 arm joints in --robot-mjcf if not fr3_joint."
     ),
 ) -> None:
-    """Evaluate a policy in the MuJoCo suite: success rate (Wilson 95 % CI) and mean length per task x variation."""
+    """Evaluate a policy in a sim suite (franka or metaworld): success rate (Wilson 95 % CI) and mean length per task x
+    variation."""
     from rich.console import Console
 
     from robosteer.evaluation import PolicySource, evaluate
@@ -66,6 +77,7 @@ def eval_command(
         validate_adapter_dir(adapter)
     source = PolicySource(policy, str(adapter) if adapter else None)
     config = options.build(extra_env_kwargs=_robot_env_kwargs(robot_mjcf, robot_mjcf_joint_prefix))
+    _check_franka_only(config, robot_mjcf)
     results = evaluate(source, config, out)
     options.save(config, out)
     print(results.markdown())
@@ -81,6 +93,18 @@ def _robot_env_kwargs(robot_mjcf: Path | None, joint_prefix: str | None) -> dict
     mjcf = RobotMjcf(str(robot_mjcf), joint_prefix=joint_prefix)
     RobotSpec(mjcf=mjcf)  # a bad file fails here, before any worker starts
     return {"robot_mjcf": mjcf}
+
+
+def _check_franka_only(config, robot_mjcf: Path | None) -> None:
+    """--robot-mjcf sets the Franka envs' arm: refuse it with tasks of another suite."""
+    if robot_mjcf is None:
+        return
+    from robosteer.errors import RobosteerError
+    from sim.suites import FRANKA, split_task
+
+    others = [task for task, _ in config.cells if split_task(task)[0].name != FRANKA]
+    if others:
+        raise RobosteerError(f"--robot-mjcf applies to franka tasks only, not {others[0]}; drop --robot-mjcf")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""``robosteer record sim``: record demonstrations in the MuJoCo Franka suite into a LeRobot dataset.
+"""``robosteer record sim``: record demonstrations in a sim suite (Franka, Meta-World ML10) into a LeRobot dataset.
 
 ``record`` is a sub-app: other command modules may add their own recorders with
 ``from robosteer.commands.record import record_app; record_app.command("name")(fn)``.
@@ -18,7 +18,16 @@ record_app = typer.Typer(help="Record demonstrations into a LeRobot dataset.", n
 
 @record_app.command("sim")
 def record_sim(
-    task: str = typer.Option(..., help="Task name (pick_cube, push_cube, press_button, place_cube, pick_mug) or id."),
+    task: str = typer.Option(
+        ...,
+        help="Task name (pick_cube, push_cube, press_button, place_cube, pick_mug) or id; with --suite metaworld a "
+        "Meta-World ML10 task (e.g. drawer-open); metaworld/drawer-open names its suite itself.",
+    ),
+    suite: str = typer.Option(
+        "franka",
+        help="Suite of --task: franka (robosteer's MuJoCo Franka tasks) or metaworld (Meta-World ML10, scripted "
+        "experts only, 80 Hz, state = hand xyz + gripper, action = xyz move + gripper, camera corner2).",
+    ),
     episodes: int = typer.Option(10, help="Number of (successful) episodes to record."),
     out: Path = typer.Option(..., help="Dataset folder to create (or to extend with --append)."),
     teleop: str = typer.Option("expert", help="Who drives the arm: expert (scripted), keyboard or spacemouse."),
@@ -29,14 +38,15 @@ def record_sim(
         "table, paraphrase, train, all.",
     ),
     seed: int = typer.Option(0, help="Seed of the first episode (episode i uses seed + attempt i)."),
-    fps: int = typer.Option(15, help="Control and recording rate in Hz."),
+    fps: int = typer.Option(None, help="Control and recording rate in Hz (default: 15; metaworld: its fixed 80)."),
     image_size: int = typer.Option(IMAGE_SIZE, help="Camera image height = width in pixels."),
     append: bool = typer.Option(False, help="Add episodes to an existing dataset with the same features."),
     videos: bool = typer.Option(True, "--videos/--images", help="Store camera streams as MP4 video or as images."),
     noise: float = typer.Option(
         0.0,
-        help="Std [rad] of Gaussian noise on the executed joint targets; the clean expert target is recorded "
-        "(DART-style: the demos show corrections from off-path states).",
+        help="Std [rad] of Gaussian noise on the executed joint targets (metaworld: on the executed xyz move, in "
+        "action units of 1 cm); the clean expert target is recorded (DART-style: the demos show corrections from "
+        "off-path states).",
     ),
     joint_prefix: str = typer.Option("fr3_joint", help="Joint names: fr3_joint (FR3 limits) or panda_joint."),
     robot_mjcf: Path = typer.Option(
@@ -47,23 +57,32 @@ def record_sim(
     ),
 ) -> None:
     """Record demonstrations of a sim task (scripted expert or teleoperation) into a LeRobot v3 dataset."""
-    from rich.console import Console
-
+    from robosteer.constants import FPS
     from robosteer.validation import check_out_path, is_lerobot_dataset, validate_dataset
     from sim.recording import record_dataset
     from sim.robot import RobotMjcf
+    from sim.suites import FRANKA, split_task
 
     check_out_path(out, {"--robot-mjcf": robot_mjcf})
     if append and is_lerobot_dataset(out):
         validate_dataset(out)
+    owner, name = split_task(task, suite)
+    if owner.name != FRANKA:
+        franka_only = {"--teleop": teleop != "expert", "--variations": variations != "none"}
+        franka_only |= {"--joint-prefix": joint_prefix != "fr3_joint", "--robot-mjcf": robot_mjcf is not None}
+        root = _record_other_suite(
+            task, suite, episodes, out, seed, fps, image_size, append, videos, noise, franka_only
+        )
+        _print_summary(root)
+        return
     root = record_dataset(
-        task,
+        name,
         episodes,
         out,
         teleop=teleop,
         variations=variations,
         seed=seed,
-        fps=fps,
+        fps=FPS if fps is None else fps,
         image_size=image_size,
         append=append,
         use_videos=videos,
@@ -71,6 +90,31 @@ def record_sim(
         joint_prefix=joint_prefix,
         robot_mjcf=RobotMjcf(str(robot_mjcf), joint_prefix=robot_mjcf_joint_prefix) if robot_mjcf else None,
     )
+    _print_summary(root)
+
+
+def _record_other_suite(task, suite, episodes, out, seed, fps, image_size, append, videos, noise, franka_only) -> Path:
+    """Record a Meta-World task with its scripted expert; the Franka-only options must keep their defaults."""
+    from robosteer.errors import RobosteerError
+    from sim.metaworld_recording import record_metaworld_dataset
+    from sim.metaworld_tasks import FPS as METAWORLD_FPS
+    from sim.suites import split_task
+
+    owner, name = split_task(task, suite)
+    given = [flag for flag, changed in franka_only.items() if changed]
+    if given:
+        raise RobosteerError(f"{', '.join(given)} apply to franka tasks only, not {owner.name}; drop them")
+    if fps not in (None, METAWORLD_FPS):
+        raise RobosteerError(f"--fps {fps}: {owner.name} runs at {METAWORLD_FPS} Hz only; drop --fps")
+    return record_metaworld_dataset(
+        name, episodes, out, seed=seed, image_size=image_size, append=append, use_videos=videos, noise_std=noise
+    )
+
+
+def _print_summary(root: Path) -> None:
+    """One line: where the dataset is and how many episodes and frames it holds."""
+    from rich.console import Console
+
     info = json.loads((root / "meta" / "info.json").read_text())
     Console().print(f"wrote {root}: {info['total_episodes']} episodes, {info['total_frames']} frames", markup=False)
 

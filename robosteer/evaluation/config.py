@@ -56,7 +56,11 @@ class EvalConfig:
     """
 
     tasks: tuple[str, ...] = ("place_cube",)
-    """Sim task names (keys of ``sim.TASKS``), e.g. ``place_cube``, ``pick_mug``."""
+    """Sim task names of ``suite`` (``place_cube``, ``pick_mug``; Meta-World: ``drawer-open``), or ``suite/task``."""
+    suite: str = "franka"
+    """Task suite of bare task names: ``franka`` (robosteer's MuJoCo Franka tasks) or ``metaworld`` (Meta-World ML10);
+    a task written ``suite/task`` (``metaworld/drawer-open``) names its own. Tasks of other suites than franka are
+    evaluated, and written in the results, as ``suite/task``."""
     variations: tuple[str, ...] = ("none",)
     """Variation presets (``sim.VARIATION_PRESETS``): none, lighting, distractors, object_form, position, paraphrase.
     Join presets with ``+`` to combine them in one cell (``lighting+distractors``)."""
@@ -87,6 +91,8 @@ class EvalConfig:
     def __post_init__(self):
         if not self.tasks:
             raise RobosteerError("no task given: pass --task, e.g. --task place_cube")
+        object.__setattr__(self, "tasks", tuple(_in_suite(t, self.suite) for t in self.tasks))
+        object.__setattr__(self, "extra_cells", tuple((_in_suite(t, self.suite), v) for t, v in self.extra_cells))
         if not self.variations:
             raise RobosteerError("no variation preset given: pass --variations none (or lighting,distractors,...)")
         if self.episodes < 1:
@@ -117,20 +123,31 @@ class EvalConfig:
         return cells + [c for c in map(tuple, self.extra_cells) if c not in cells]
 
     def validate_names(self) -> None:
-        """Check task and preset names against the sim suite (imports ``sim``; call before any work)."""
-        import sim
+        """Check the suite, task and preset names against the sim suites (imports ``sim``; call before any work)."""
+        from sim.suites import FRANKA, SUITES, get_suite, split_task
 
-        tasks = {t for t, _ in self.cells}
-        unknown_tasks = sorted(t for t in tasks if t not in sim.TASKS)
+        get_suite(self.suite)
+        franka = SUITES[FRANKA]
+        unknown_tasks = sorted({t for t, _ in self.cells if "/" not in t and t not in franka.tasks})
         if unknown_tasks:
-            raise RobosteerError(f"unknown task(s) {', '.join(unknown_tasks)}: choose from {', '.join(sim.TASKS)}")
-        presets = {part for _, v in self.cells for part in v.split("+")}
-        unknown_presets = sorted(v for v in presets if v not in sim.VARIATION_PRESETS)
-        if unknown_presets:
-            raise RobosteerError(
-                f"unknown variation preset(s) {', '.join(unknown_presets)}: choose from "
-                f"{', '.join(sim.VARIATION_PRESETS)}"
-            )
+            raise RobosteerError(f"unknown task(s) {', '.join(unknown_tasks)}: choose from {', '.join(franka.tasks)}")
+        for task, variation in self.cells:
+            suite = split_task(task)[0]
+            unknown_presets = sorted(v for v in variation.split("+") if v not in suite.variation_presets)
+            if unknown_presets:
+                raise RobosteerError(
+                    f"unknown variation preset(s) {', '.join(unknown_presets)} for {suite.name} tasks: choose from "
+                    f"{', '.join(suite.variation_presets)}"
+                )
+            if suite.name != FRANKA and self.batch > 1:
+                raise RobosteerError(f"--batch {self.batch} runs franka tasks only; use --batch 1 for {task}")
+
+
+def _in_suite(task: str, suite: str) -> str:
+    """A bare task name of a suite other than franka as ``suite/task``; Franka names and ``x/y`` names as given."""
+    if suite == "franka" or "/" in task:
+        return task
+    return f"{suite}/{task}"
 
 
 def parse_csv(text: str) -> tuple[str, ...]:

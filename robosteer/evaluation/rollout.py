@@ -1,4 +1,4 @@
-"""Seeded episodes of one actor (a policy or the scripted expert) in one sim env.
+"""Seeded episodes of one actor (a policy or the scripted expert) in one sim env (of any suite: ``sim.suites``).
 
 Everything here also runs inside worker processes: the worker keeps one policy and one env per
 (task, variation) and runs the episodes it is given. Each episode seeds the env reset *and* torch/numpy (the policy's
@@ -43,10 +43,10 @@ class PolicyActor:
 
 
 class ExpertActor:
-    """The sim suite's scripted expert (privileged state) as an actor: the sanity ceiling of an evaluation."""
+    """The env's suite's scripted expert (privileged state) as an actor: the sanity ceiling of an evaluation."""
 
     def __init__(self, env):
-        from sim.experts import make_expert
+        from sim.suites import make_expert
 
         self.expert = make_expert(env)
 
@@ -101,14 +101,12 @@ class EpisodeRunner:
     def _env_and_actor(self, task: str, variation: str):
         key = (task, variation)
         if key not in self._envs:
-            import gymnasium as gym
-
-            import sim
+            from sim.suites import make_env
 
             kwargs = dict(image_size=self.image_size, variations=variation.replace("+", ","), **self.env_kwargs)
             if self.max_steps is not None:
                 kwargs["max_episode_steps"] = self.max_steps
-            env = gym.make(sim.TASKS[task], **kwargs)
+            env = make_env(task, **kwargs)  # a Franka task name or suite/task (metaworld/drawer-open)
             self._envs[key] = env
             self._actors[key] = ExpertActor(env) if self.policy is None else PolicyActor(self.policy)
         return self._envs[key], self._actors[key]
@@ -138,8 +136,14 @@ class EpisodeRunner:
                     success = bool(info.get("is_success", terminated))
                     break
         if frames is not None:
-            write_mp4(frames, Path(job.video_path), fps=self.video_fps)
+            write_mp4(frames, Path(job.video_path), fps=self._video_fps(env))
         return episode_record(job, success, length, instruction, labels, obs)
+
+    def _video_fps(self, env) -> int:
+        """``video_fps`` for Franka tasks; the env's own control rate for other suites (Meta-World: 80 Hz)."""
+        from sim.suites import FRANKA, suite_of_env
+
+        return self.video_fps if suite_of_env(env) == FRANKA else int(env.unwrapped.fps)
 
     def close(self) -> None:
         for env in self._envs.values():

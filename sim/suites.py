@@ -1,0 +1,125 @@
+"""The task suites, named in one place: robosteer's MuJoCo Franka tasks (``franka``, the default) and Meta-World
+ML10 (``metaworld``).
+
+A task is named within a suite (``place_cube`` in ``franka``, ``drawer-open`` in ``metaworld``) or together with its
+suite (``metaworld/drawer-open``). Franka task names stay bare everywhere (results, videos, datasets); the tasks of
+every other suite are qualified (``metaworld/drawer-open``), so a task name alone says which suite it belongs to.
+
+    from sim.suites import make_env, make_expert
+    env = make_env("metaworld/drawer-open", image_size=96)
+    expert = make_expert(env)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+from robosteer.constants import CAMERAS as FRANKA_CAMERAS
+from robosteer.constants import FPS as FRANKA_FPS
+from robosteer.errors import RobosteerError
+from sim import metaworld_tasks
+from sim.registration import TASKS as FRANKA_TASKS
+from sim.variations import VARIATION_PRESETS
+
+FRANKA = "franka"
+METAWORLD = "metaworld"
+DEFAULT_SUITE = FRANKA
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One task suite: its tasks, control rate, cameras and variation presets."""
+
+    name: str
+    """Suite name on the command line (``--suite``) and in qualified task names (``metaworld/drawer-open``)."""
+    description: str
+    """One line for help texts."""
+    tasks: dict[str, str]
+    """Task name -> gymnasium id (registered by ``import sim``)."""
+    aliases: dict[str, str]
+    """Other spellings of task names -> task name (e.g. Meta-World's ``drawer-open-v3``, a Franka gym id)."""
+    fps: int
+    """Control and recording rate in Hz."""
+    cameras: tuple[str, ...]
+    """Default cameras (``observation.images.<camera>``)."""
+    variation_presets: tuple[str, ...]
+    """Variation presets its envs accept."""
+
+
+SUITES: dict[str, Suite] = {
+    FRANKA: Suite(
+        name=FRANKA,
+        description="robosteer's MuJoCo Franka tasks",
+        tasks=dict(FRANKA_TASKS),
+        aliases={gym_id: name for name, gym_id in FRANKA_TASKS.items()},
+        fps=FRANKA_FPS,
+        cameras=FRANKA_CAMERAS,
+        variation_presets=tuple(VARIATION_PRESETS),
+    ),
+    METAWORLD: Suite(
+        name=METAWORLD,
+        description="Meta-World ML10 (Sawyer arm, LeRobot's MetaworldEnv)",
+        tasks=dict(metaworld_tasks.TASKS),
+        aliases=metaworld_tasks.ALIASES,
+        fps=metaworld_tasks.FPS,
+        cameras=metaworld_tasks.CAMERAS,
+        variation_presets=("none",),
+    ),
+}
+
+
+def get_suite(name: str) -> Suite:
+    """The suite called ``name``, with a clear error for unknown names."""
+    if name not in SUITES:
+        raise RobosteerError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}")
+    return SUITES[name]
+
+
+def split_task(task: str, suite: str = DEFAULT_SUITE) -> tuple[Suite, str]:
+    """The suite and plain task name of ``task`` (``suite/task`` names its own suite; a bare name is in ``suite``)."""
+    prefix, _, rest = task.partition("/")
+    owner = get_suite(prefix if rest and prefix in SUITES else suite)
+    name = rest if rest and prefix in SUITES else task
+    name = owner.aliases.get(name, name)
+    if name not in owner.tasks:
+        raise RobosteerError(
+            f"unknown task {task!r} in suite {owner.name}; valid tasks: {', '.join(owner.tasks)} "
+            f"(other suites: {', '.join(s for s in SUITES if s != owner.name)})"
+        )
+    return owner, name
+
+
+def qualified_task(task: str, suite: str = DEFAULT_SUITE) -> str:
+    """The task's name as evaluations and recordings write it: bare for Franka tasks, ``suite/task`` otherwise."""
+    owner, name = split_task(task, suite)
+    return name if owner.name == FRANKA else f"{owner.name}/{name}"
+
+
+def env_id(task: str, suite: str = DEFAULT_SUITE) -> str:
+    """The gymnasium id of a task of any suite."""
+    owner, name = split_task(task, suite)
+    return owner.tasks[name]
+
+
+def make_env(task: str, suite: str = DEFAULT_SUITE, **kwargs) -> gym.Env:
+    """``gym.make`` of a task of any suite (``place_cube``, ``metaworld/drawer-open``) with the env's keywords."""
+    return gym.make(env_id(task, suite), **kwargs)
+
+
+def suite_of_env(env: gym.Env) -> str:
+    """The suite an env (wrapped or not) belongs to."""
+    return getattr(env.unwrapped, "suite", FRANKA)
+
+
+def make_expert(env: gym.Env, noise_std: float = 0.0, seed: int | None = None):
+    """The scripted expert of an env of any suite: ``reset()`` after each ``env.reset``, ``act(obs, info)`` for the
+    clean action, ``perturb(action)`` for the executed one (Gaussian noise of std ``noise_std``)."""
+    if suite_of_env(env) == METAWORLD:
+        from sim.metaworld_suite import MetaWorldExpert
+
+        return MetaWorldExpert(env, noise_std=noise_std, seed=seed)
+    from sim.experts import make_expert as make_franka_expert
+
+    return make_franka_expert(env, noise_std=noise_std, seed=seed)

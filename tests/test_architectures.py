@@ -9,26 +9,15 @@ import logging
 import numpy as np
 import pytest
 import torch
+from helpers.architectures import KINDS, tiny_pi_spec, tiny_policy
 from typer.testing import CliRunner
-
-from robosteer.policies.pi_builder import PiSpec, make_tiny_pi
 
 logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
 torch.set_num_threads(1)
-KINDS = ("pi0", "pi05", "smolvla")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def tiny_spec(kind: str) -> PiSpec:
-    return PiSpec(kind=kind, tokenizer_max_length=16 if kind == "pi0" else 64)
-
-
-def build(kind: str, dataset=None, seed: int = 0):
-    if kind == "smolvla":
-        from robosteer.policies import make_tiny_smolvla
-
-        return make_tiny_smolvla(dataset, n_layers=2, seed=seed)
-    return make_tiny_pi(tiny_spec(kind), dataset, seed=seed)
+build, tiny_spec = tiny_policy, tiny_pi_spec
 
 
 @pytest.fixture(scope="module")
@@ -220,11 +209,12 @@ def test_merged_tiny_pi_reloads_with_lerobot_from_pretrained(demos, tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_pi_from_a_hub_id_in_the_local_cache(tmp_path, monkeypatch):
+def test_rank_finetune_and_eval_take_a_hub_id_from_the_local_cache(demos, tmp_path, monkeypatch):
+    """`--policy someone/tiny-pi05` resolves through the hub cache under HF_HOME, offline, in every command."""
     from robosteer.policies import load_policy
 
     repo = tmp_path / "hf" / "hub" / "models--someone--tiny-pi05"
-    policy = build("pi05")
+    policy = build("pi05", demos)
     policy.save(repo / "snapshots" / COMMIT)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(COMMIT)
@@ -232,6 +222,13 @@ def test_tiny_pi_from_a_hub_id_in_the_local_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert load_policy("someone/tiny-pi05").fingerprint() == policy.fingerprint()
+    hub_id = f"someone/tiny-pi05@{COMMIT}"
+    _cli("rank", "--policy", hub_id, "--dataset", demos, "--out", tmp_path / "rank", "--top-k", 2,
+         "--sensitivity-frames", 0, "--causal-frames", 0)  # fmt: skip
+    _cli("finetune", "--method", "steer", "--policy", hub_id, "--dataset", demos, "--heads",
+         tmp_path / "rank" / "heads.json", "--steps", 2, "--batch-size", 2, "--out", tmp_path / "run", "--quiet")  # fmt: skip
+    _cli("eval", "--policy", hub_id, "--adapter", tmp_path / "run" / "adapter", "--task", "pick_cube", "--episodes",
+         1, "--workers", 1, "--videos", 0, "--max-steps", 8, "--out", tmp_path / "eval")  # fmt: skip
 
 
 def _plant_action_head(policy, head: str):

@@ -27,10 +27,11 @@ class PolicySource:
         if not self.policy:
             raise RobosteerError("empty --policy: give 'embedded', 'expert' or a checkpoint folder")
         if self.policy not in (EXPERT, EMBEDDED) and not Path(self.policy).is_dir():
-            raise RobosteerError(
-                f"policy checkpoint {self.policy!r} is not a folder: give 'embedded', 'expert' or the folder "
-                "a LeRobot save_pretrained / robosteer finetune --merge wrote"
-            )
+            if not _resolves_as_hub_id(self.policy):
+                raise RobosteerError(
+                    f"policy checkpoint {self.policy!r} is not a folder: give 'embedded', 'expert', the folder a "
+                    "LeRobot save_pretrained / robosteer finetune --merge wrote, or a hub id (owner/name[@revision])"
+                )
         if self.adapter is not None:
             if self.policy == EXPERT:
                 raise RobosteerError(
@@ -46,6 +47,16 @@ class PolicySource:
         """Short human-readable name for tables."""
         name = self.policy if self.policy in (EXPERT, EMBEDDED) else Path(self.policy).name
         return f"{name}+{Path(self.adapter).name}" if self.adapter else name
+
+
+def _resolves_as_hub_id(policy: str) -> bool:
+    """True for a hub id found in the hub cache (or downloadable); a missing one raises the fetch-command error here,
+    before any episode runs. Not a hub id at all: False."""
+    from robosteer.policies.loading import HUB_ID, resolve_policy_path
+
+    if not HUB_ID.match(policy):
+        return False
+    return resolve_policy_path(policy).is_dir()
 
 
 @dataclass(frozen=True)

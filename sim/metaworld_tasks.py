@@ -57,3 +57,14 @@ def register_envs() -> None:
                 max_episode_steps=MAX_EPISODE_STEPS,
                 kwargs={"task": name},
             )
+
+
+def instruction_words() -> tuple[str, ...]:
+    """Every word of LeRobot's Meta-World task descriptions (all 50 tasks), lower case, sorted: what a tokenizer with
+    a fixed vocabulary must know to read Meta-World's instructions."""
+    import re
+
+    from lerobot.envs.metaworld import TASK_DESCRIPTIONS
+
+    words = {w for text in TASK_DESCRIPTIONS.values() for w in re.findall(r"[a-z0-9]+", text.lower())}
+    return tuple(sorted(words))

@@ -20,7 +20,10 @@ from robosteer.constants import CAMERAS as FRANKA_CAMERAS
 from robosteer.constants import FPS as FRANKA_FPS
 from robosteer.errors import RobosteerError
 from sim import metaworld_tasks
+from sim.registration import HELDOUT_TASKS as FRANKA_HELDOUT_TASKS
+from sim.registration import PRETRAIN_TASKS as FRANKA_PRETRAIN_TASKS
 from sim.registration import TASKS as FRANKA_TASKS
+from sim.registration import UNSEEN_TASKS as FRANKA_UNSEEN_TASKS
 from sim.variations import VARIATION_PRESETS
 
 FRANKA = "franka"
@@ -46,6 +49,12 @@ class Suite:
     """Default cameras (``observation.images.<camera>``)."""
     variation_presets: tuple[str, ...]
     """Variation presets its envs accept."""
+    pretrain_tasks: tuple[str, ...] = ()
+    """The tasks a base policy of the suite is pretrained on (qualified names)."""
+    heldout_tasks: tuple[str, ...] = ()
+    """The tasks kept out of pretraining: what few-shot adaptation is measured on (qualified names)."""
+    pretrain_variations: tuple[str, ...] = ("none",)
+    """Variation presets cycled over each pretraining task's demonstrations."""
 
 
 SUITES: dict[str, Suite] = {
@@ -57,6 +66,9 @@ SUITES: dict[str, Suite] = {
         fps=FRANKA_FPS,
         cameras=FRANKA_CAMERAS,
         variation_presets=tuple(VARIATION_PRESETS),
+        pretrain_tasks=FRANKA_PRETRAIN_TASKS,
+        heldout_tasks=(*FRANKA_HELDOUT_TASKS, *FRANKA_UNSEEN_TASKS),
+        pretrain_variations=("none", "none", "colour"),
     ),
     METAWORLD: Suite(
         name=METAWORLD,
@@ -66,6 +78,8 @@ SUITES: dict[str, Suite] = {
         fps=metaworld_tasks.FPS,
         cameras=metaworld_tasks.CAMERAS,
         variation_presets=("none",),
+        pretrain_tasks=tuple(f"{METAWORLD}/{t}" for t in metaworld_tasks.ML10_TRAIN_TASKS),
+        heldout_tasks=tuple(f"{METAWORLD}/{t}" for t in metaworld_tasks.ML10_TEST_TASKS),
     ),
 }
 
@@ -111,6 +125,11 @@ def make_env(task: str, suite: str = DEFAULT_SUITE, **kwargs) -> gym.Env:
 def suite_of_env(env: gym.Env) -> str:
     """The suite an env (wrapped or not) belongs to."""
     return getattr(env.unwrapped, "suite", FRANKA)
+
+
+def instruction_words(suite: str) -> tuple[str, ...]:
+    """Words a suite's instructions use beyond robosteer's base vocabulary (Meta-World: its task descriptions')."""
+    return metaworld_tasks.instruction_words() if get_suite(suite).name == METAWORLD else ()
 
 
 def make_expert(env: gym.Env, noise_std: float = 0.0, seed: int | None = None):

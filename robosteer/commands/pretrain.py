@@ -20,7 +20,9 @@ def _counts(text: str) -> tuple[int, ...]:
 
 
 FLAGS = {
-    "tasks": Flag(help="Comma-separated pretraining tasks."),
+    "tasks": Flag(
+        help="Comma-separated pretraining tasks (default: the suite's; metaworld: ML10's 10 training tasks)."
+    ),
     "episodes_per_task": Flag(
         help="Scripted-expert demonstrations per task: one count, or one per task (e.g. 50,100,50). [default: 50]",
         parse=_counts,
@@ -31,7 +33,7 @@ FLAGS = {
     "batch_size": Flag(help="Frames per optimizer step."),
     "lr": Flag(help="Peak learning rate (warm-up then cosine decay)."),
     "seed": Flag(help="Seed of recording, initialisation, batches and evaluation."),
-    "variations": Flag(help="Variation presets cycled over each task's episodes."),
+    "variations": Flag(help="Variation presets cycled over each task's episodes (default: the suite's)."),
     "eval_episodes": Flag(help="Seeded evaluation episodes per pretraining task."),
     "heldout_eval_episodes": Flag(help="Seeded zero-shot episodes per held-out/unseen task (0 = skip)."),
     "eval_max_steps": Flag(help="Cut evaluation episodes after this many steps (default: the task's own limit)."),

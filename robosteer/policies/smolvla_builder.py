@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from robosteer.constants import ACTION, ACTION_DIM, CAMERAS, IMAGE_SIZE, OBS_STATE, STATE_DIM, image_key
-from robosteer.policies.vlm_folder import VlmSpec, write_vlm_folder
+from robosteer.policies.vlm_folder import VlmSpec, spec_identity, write_vlm_folder
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def vlm_cache_dir(spec: VlmSpec) -> Path:
         os.environ.get("ROBOSTEER_CACHE")
         or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robosteer"
     )
-    digest = hashlib.sha256(json.dumps(asdict(spec), sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(spec_identity(spec).encode()).hexdigest()[:12]
     return root / f"smolvlm-{digest}"
 
 

@@ -83,6 +83,8 @@ class VlmSpec:
     """Vision patch side; (image_size / patch_size) must be divisible by scale_factor."""
     scale_factor: int = 2
     """Pixel-shuffle factor of the connector: tokens per image = (image_size / patch_size / scale_factor) ** 2."""
+    extra_words: tuple[str, ...] = ()
+    """Words added to the tokenizer's fixed vocabulary, e.g. a suite's instruction words (Meta-World's "puck")."""
 
     def __post_init__(self):
         if self.text_heads % self.text_kv_heads:
@@ -100,21 +102,24 @@ class VlmSpec:
         return (self.image_size // self.patch_size // self.scale_factor) ** 2
 
 
-def vocabulary() -> list[str]:
-    """The tokenizer vocabulary: special tokens first, then sorted unique words, then single characters/digits."""
+def vocabulary(extra_words: tuple[str, ...] = ()) -> list[str]:
+    """The tokenizer vocabulary: special tokens first, then sorted unique words, then single characters/digits, then
+    the ``extra_words`` not already in it (sorted, so the base vocabulary keeps its ids)."""
     specials = list(dict.fromkeys([*SPECIAL_TOKENS.values(), *EXTRA_SPECIAL_TOKENS.values()]))
     words = sorted(set(_ROBOT_WORDS) | set(_COMMON_WORDS))
     chars = [c for c in "abcdefghijklmnopqrstuvwxyz0123456789.,!?;:'\"-()/" if c not in words]
-    return specials + words + chars
+    base = specials + words + chars
+    known = set(base)
+    return base + sorted({w.lower() for w in extra_words} - known)
 
 
-def build_tokenizer():
+def build_tokenizer(extra_words: tuple[str, ...] = ()):
     """A word-level ``PreTrainedTokenizerFast`` over :func:`vocabulary` (lower-cased, punctuation split off)."""
     from tokenizers import Tokenizer, normalizers, pre_tokenizers
     from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate(vocabulary())}
+    vocab = {tok: i for i, tok in enumerate(vocabulary(extra_words))}
     tok = Tokenizer(WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk_token"]))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
@@ -183,10 +188,19 @@ def build_processor(spec: VlmSpec, tokenizer=None):
     size = {"longest_edge": spec.image_size}
     return SmolVLMProcessor(
         image_processor=SmolVLMImageProcessor(do_resize=True, size=size, max_image_size=size, do_image_splitting=False),
-        tokenizer=tokenizer if tokenizer is not None else build_tokenizer(),
+        tokenizer=tokenizer if tokenizer is not None else build_tokenizer(spec.extra_words),
         video_processor=SmolVLMVideoProcessor(size=size, max_image_size=size),
         image_seq_len=spec.image_seq_len,
     )
+
+
+def spec_identity(spec: VlmSpec) -> str:
+    """``spec`` as sorted JSON, without ``extra_words`` when there are none (folders written before it existed keep
+    their identity)."""
+    fields = asdict(spec)
+    if not fields["extra_words"]:
+        del fields["extra_words"]
+    return json.dumps(fields, sort_keys=True)
 
 
 def write_vlm_folder(out: str | Path, spec: VlmSpec | None = None) -> Path:
@@ -197,12 +211,12 @@ def write_vlm_folder(out: str | Path, spec: VlmSpec | None = None) -> Path:
     spec = spec or VlmSpec()
     out = Path(out)
     marker = out / "robosteer_vlm_spec.json"
-    spec_json = json.dumps(asdict(spec), sort_keys=True)
+    spec_json = spec_identity(spec)
     if marker.exists() and marker.read_text() == spec_json:
         return out
 
     def write(tmp: Path) -> None:
-        tokenizer = build_tokenizer()
+        tokenizer = build_tokenizer(spec.extra_words)
         config = build_smolvlm_config(
             spec,
             len(tokenizer),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -52,14 +52,18 @@ class PretrainConfig:
     out: Path
     """Output folder: ``dataset/``, ``policy/`` (checkpoint + MODEL_CARD.md), the training loop's ``log.jsonl``,
     ``train_summary.json`` and ``checkpoints/latest``, and ``eval.json``."""
-    tasks: tuple[str, ...] = ("pick_cube", "push_cube", "press_button")
-    """Pretraining tasks (sim task names)."""
+    suite: str = "franka"
+    """Task suite: ``franka`` (robosteer's MuJoCo Franka tasks) or ``metaworld`` (Meta-World ML10)."""
+    tasks: tuple[str, ...] | None = None
+    """Pretraining tasks (default: the suite's: franka pick_cube, push_cube, press_button; metaworld ML10's 10
+    training tasks)."""
     episodes_per_task: int | tuple[int, ...] = 50
     """Scripted-expert demonstrations recorded per task: one count for every task, or one count per task."""
     noise_std: float = 0.0
     """Std [rad] of Gaussian noise on the executed joint targets while recording (the clean target is the label)."""
-    variations: tuple[str, ...] = ("none", "none", "colour")
-    """Variation presets cycled over the episodes of each task (here 2/3 nominal, 1/3 random object colour)."""
+    variations: tuple[str, ...] | None = None
+    """Variation presets cycled over the episodes of each task (default: the suite's; franka: none, none, colour =
+    2/3 nominal, 1/3 random object colour; metaworld: none)."""
     steps: int = 3000
     """Optimizer steps."""
     batch_size: int = 32
@@ -96,6 +100,7 @@ class PretrainConfig:
 
     def __post_init__(self):
         self.out = Path(self.out)
+        self._resolve_suite_defaults()
         if not self.tasks:
             raise RobosteerError("--tasks is empty; give e.g. pick_cube,push_cube,press_button")
         counts = (self.episodes_per_task,) if isinstance(self.episodes_per_task, int) else tuple(self.episodes_per_task)
@@ -112,6 +117,22 @@ class PretrainConfig:
         if self.data is not None:
             require_lerobot_dataset(self.data)
 
+    def _resolve_suite_defaults(self) -> None:
+        """The suite's tasks and variation presets where none are given; every task named with its suite."""
+        from sim.suites import get_suite, instruction_words, qualified_task
+
+        suite = get_suite(self.suite)
+        words = instruction_words(suite.name)
+        if words and not self.spec.vlm.extra_words:  # the tokenizer must know the suite's instruction words
+            self.spec = replace(self.spec, vlm=replace(self.spec.vlm, extra_words=words))
+        self.tasks = tuple(qualified_task(t, self.suite) for t in (self.tasks or suite.pretrain_tasks))
+        self.variations = tuple(self.variations or suite.pretrain_variations)
+        bad = [v for v in self.variations if v not in suite.variation_presets]
+        if bad:
+            raise RobosteerError(
+                f"--variations {bad} do not exist in the {suite.name} suite; use {', '.join(suite.variation_presets)}"
+            )
+
 
 def record_demos(cfg: PretrainConfig, progress=None) -> Path:
     """Scripted-expert demonstrations of every task into one LeRobot dataset (``out/dataset``)."""
@@ -122,7 +143,8 @@ def record_demos(cfg: PretrainConfig, progress=None) -> Path:
     jobs = recording_jobs(cfg.tasks, cfg.episodes_per_task, cfg.variations, cfg.seed, cfg.noise_std)
     workers = min(len(jobs), cfg.workers or os.cpu_count() or 1)
     bar = progress.add_task(f"recording demonstrations ({workers} workers)", total=len(jobs)) if progress else None
-    return record_jobs(jobs, cfg.out / "dataset", workers, on_done=(lambda job: progress.advance(bar)) if bar else None)
+    on_done = (lambda job: progress.advance(bar)) if bar is not None else None  # the first task id is 0
+    return record_jobs(jobs, cfg.out / "dataset", workers, on_done=on_done)
 
 
 def training_config(cfg: PretrainConfig) -> FinetuneConfig:
@@ -249,6 +271,10 @@ def write_model_card(
         f"{r['successes']}/{r['episodes']} | {100 * r['success_rate']:.0f} % | {r['mean_steps']:.0f} |"
         for r in results
     )
+    from sim.suites import get_suite
+
+    suite = get_suite(cfg.suite)
+    noise_unit = "rad" if suite.name == "franka" else "(action units)"
     spec = asdict(cfg.spec)
     if cfg.data:
         data_line = (
@@ -258,15 +284,16 @@ def write_model_card(
     else:
         counts = ", ".join(f"{t} {n}" for t, n in zip(cfg.tasks, cfg.episodes_per_task, strict=True))
         data_line = (
-            f"{n_episodes} scripted-expert episodes ({n_frames} frames at 15 Hz, {IMAGE_SIZE}x{IMAGE_SIZE} front + wrist "
-            "cameras) of\n"
+            f"{n_episodes} scripted-expert episodes ({n_frames} frames at {suite.fps} Hz, {IMAGE_SIZE}x{IMAGE_SIZE} "
+            f"{' + '.join(suite.cameras)} camera{'s' if len(suite.cameras) > 1 else ''}) of\n"
             f"  {counts} episodes; variation presets cycled: {', '.join(cfg.variations)}; execution noise "
-            f"{cfg.noise_std} rad (clean labels)"
+            f"{cfg.noise_std} {noise_unit} (clean labels)"
         )
-    text = f"""# robosteer embedded base policy (SmolVLA, pretrained from scratch)
+    title = "robosteer embedded base policy" if suite.name == "franka" else f"robosteer {suite.name} base policy"
+    text = f"""# {title} (SmolVLA, pretrained from scratch)
 
-A small LeRobot SmolVLA trained from scratch on scripted-expert demonstrations of robosteer's MuJoCo Franka suite.
-It is the base policy that `make demo` and `--policy embedded` adapt; it is not a general robot policy.
+A small LeRobot SmolVLA trained from scratch on scripted-expert demonstrations of {suite.description}.
+It is a base policy for robosteer to adapt (`--policy embedded` is the Franka one); it is not a general robot policy.
 
 ## How it was made
 ```
@@ -322,10 +349,10 @@ EVAL_SEED = 900_000
 
 
 def evaluate_all(policy, cfg: PretrainConfig) -> list[dict]:
-    """Seeded success of every pretraining task, then zero-shot on the held-out and unseen tasks."""
-    import sim
+    """Seeded success of every pretraining task, then zero-shot on the suite's held-out tasks."""
+    from sim.suites import get_suite
 
-    heldout = [t for t in (*sim.HELDOUT_TASKS, *sim.UNSEEN_TASKS) if t not in cfg.tasks]
+    heldout = [t for t in get_suite(cfg.suite).heldout_tasks if t not in cfg.tasks]
     runs = [(task, cfg.eval_episodes) for task in cfg.tasks]
     runs += [(task, cfg.heldout_eval_episodes) for task in heldout if cfg.heldout_eval_episodes > 0]
     return [
@@ -336,11 +363,6 @@ def evaluate_all(policy, cfg: PretrainConfig) -> list[dict]:
 
 def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
     """The whole pipeline; returns the checkpoint folder ``out/policy`` (with MODEL_CARD.md)."""
-    import sim
-
-    unknown = [t for t in cfg.tasks if t not in sim.TASKS]
-    if unknown:
-        raise RobosteerError(f"unknown task(s) {unknown}; valid: {', '.join(sim.TASKS)}")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -452,12 +474,11 @@ def _initial_policy(cfg: PretrainConfig, root: Path):
 def _decode_demos(root: Path, policy, cfg: PretrainConfig, progress):
     """The demonstrations at ``root`` decoded to tensors at the VLM's image size, with the cameras the policy
     reads."""
-    from robosteer.constants import CAMERAS, image_key
     from robosteer.pretrain.data import load_demos
 
     return load_demos(
         root,
         cfg.spec.vlm.image_size,
-        [image_key(c) for c in CAMERAS if image_key(c) in policy.image_keys],
+        list(policy.image_keys),
         progress,
     )

@@ -20,7 +20,8 @@ from robosteer.files import replace_dir
 
 @dataclass(frozen=True)
 class RecordingJob:
-    """``episodes`` scripted-expert episodes of ``task`` under one variation preset, env seeds from ``seed``."""
+    """``episodes`` scripted-expert episodes of ``task`` (``metaworld/<task>`` for Meta-World) under one variation
+    preset, env seeds from ``seed``."""
 
     task: str
     preset: str
@@ -45,6 +46,15 @@ def recording_jobs(
 
 
 def _record(job: RecordingJob, root: Path, append: bool) -> Path:
+    from sim.suites import METAWORLD, split_task
+
+    if split_task(job.task)[0].name == METAWORLD:
+        from sim.metaworld_recording import record_metaworld_dataset
+
+        return record_metaworld_dataset(
+            job.task, job.episodes, root, seed=job.seed, append=append, use_videos=False, noise_std=job.noise_std,
+            progress=False,
+        )  # fmt: skip
     from sim.recording import record_dataset  # its writer resets the scheduler after every saved episode
 
     return record_dataset(

@@ -49,7 +49,7 @@ def load_robot_spec(cfg: RobotMjcf) -> mujoco.MjSpec:
         reason = " ".join(str(err).split())
         raise RobosteerError(f"{_where(cfg)} is not a readable MJCF model ({reason}); pass a MuJoCo XML file") from err
     for key in list(spec.keys):
-        spec.delete(key)
+        key.delete()  # mujoco 3.3's spec API (4.x also has spec.delete)
     spec.nkey = 0
     return spec
 

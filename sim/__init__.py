@@ -1,4 +1,5 @@
-"""robosteer's MuJoCo Franka task suite. ``import sim`` registers the envs with gymnasium.
+"""robosteer's task suites: its MuJoCo Franka tasks and Meta-World ML10 (``sim.suites`` names both). ``import sim``
+registers the envs with gymnasium.
 
 import gymnasium as gym, sim
 env = gym.make("robosteer/PickCube-v0", image_size=96, variations="none")

@@ -81,15 +81,13 @@ class BatchedEpisodeRunner:
     def _env(self, slot: int, task: str, variation: str):
         key = (slot, task, variation)
         if key not in self._envs:
-            import gymnasium as gym
-
-            import sim
+            from sim.suites import make_env
 
             kwargs = dict(image_size=self.image_size, variations=variation.replace("+", ","), **self.env_kwargs)
             if self.max_steps is not None:
                 kwargs["max_episode_steps"] = self.max_steps
             # the checker wants camera keys in every step's observation; this runner renders only at boundaries
-            self._envs[key] = gym.make(sim.TASKS[task], disable_env_checker=True, **kwargs)
+            self._envs[key] = make_env(task, disable_env_checker=True, **kwargs)  # any suite (metaworld/drawer-open)
         return self._envs[key]
 
     def _start(self, slot: int, job: EpisodeJob) -> _Episode:

@@ -783,3 +783,16 @@ def test_ctrl_c_during_eval_worker_start_up_is_clean(tmp_path):
     assert "Traceback" not in output, output
     assert not out.exists()
     assert not psutil.pid_exists(forkserver.pid) or forkserver.status() == psutil.STATUS_ZOMBIE
+
+
+def test_ctrl_c_while_the_fork_server_starts_is_held_not_lost(monkeypatch):
+    """A Ctrl-C that arrives while the fork server is being started (SIGINT ignored for it to inherit) is delivered
+    to this process once the start is done, as KeyboardInterrupt, instead of being dropped."""
+    from multiprocessing import forkserver
+
+    from robosteer.evaluation.runner import _start_forkserver
+
+    monkeypatch.setattr(forkserver, "ensure_running", lambda: os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        _start_forkserver()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -223,17 +223,22 @@ def _context(start_method: str):
 
 def _start_forkserver() -> None:
     """Start the fork server with SIGINT ignored: it and every worker forked from it inherit that, so Ctrl-C during
-    start-up reaches only this process (which stops the pool) instead of printing a traceback per process."""
+    start-up reaches only this process (which stops the pool) instead of printing a traceback per process. This
+    thread also blocks SIGINT meanwhile: a blocked signal is held even while ignored (Linux), so a Ctrl-C that arrives
+    during the start is delivered here once the handler is back instead of being lost (the evaluation then ran to
+    the end)."""
     from multiprocessing import forkserver
 
     if threading.current_thread() is not threading.main_thread():
         forkserver.ensure_running()
         return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         forkserver.ensure_running()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a held Ctrl-C arrives now
 
 
 def _job_groups(jobs: list, n_workers: int, batch: int) -> list[list]:

@@ -785,14 +785,25 @@ def test_ctrl_c_during_eval_worker_start_up_is_clean(tmp_path):
     assert not psutil.pid_exists(forkserver.pid) or forkserver.status() == psutil.STATUS_ZOMBIE
 
 
-def test_ctrl_c_while_the_fork_server_starts_is_held_not_lost(monkeypatch):
+@pytest.mark.slow
+def test_ctrl_c_while_the_fork_server_starts_is_held_not_lost():
     """A Ctrl-C that arrives while the fork server is being started (SIGINT ignored for it to inherit) is delivered
-    to this process once the start is done, as KeyboardInterrupt, instead of being dropped."""
-    from multiprocessing import forkserver
+    to the command once the start is done, as KeyboardInterrupt, instead of being dropped. Run in a fresh
+    single-threaded process, as the CLI starts it (in a process with other threads, one of them may take the signal
+    while it is ignored)."""
+    import subprocess
+    import sys
 
-    from robosteer.evaluation.runner import _start_forkserver
-
-    monkeypatch.setattr(forkserver, "ensure_running", lambda: os.kill(os.getpid(), signal.SIGINT))
-    with pytest.raises(KeyboardInterrupt):
-        _start_forkserver()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    script = (
+        "import os, signal\n"
+        "from multiprocessing import forkserver\n"
+        "from robosteer.evaluation.runner import _start_forkserver\n"
+        "forkserver.ensure_running = lambda: os.kill(os.getpid(), signal.SIGINT)\n"
+        "try:\n"
+        "    _start_forkserver()\n"
+        "    print('lost')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('held', signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "held True", done.stdout + done.stderr

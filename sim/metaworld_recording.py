@@ -18,6 +18,7 @@ from robosteer.data import EpisodeWriter
 from robosteer.errors import RobosteerError
 from sim.metaworld_suite import ACTION_NAMES, STATE_NAMES, MetaWorldExpert
 from sim.metaworld_tasks import CAMERAS, FPS
+from sim.recording import record_expert_episode
 from sim.suites import METAWORLD, make_env, split_task
 
 ROBOT_TYPE = "sawyer"
@@ -89,26 +90,9 @@ def _record(env, writer: EpisodeWriter, expert: MetaWorldExpert, n_episodes, see
                     raise RobosteerError(
                         f"the expert succeeded in only {saved} of {attempt} attempts; raise max_attempts or lower --noise"
                     )
-                saved += _record_episode(env, writer, expert, seed + attempt)
+                saved += record_expert_episode(env, writer, expert, seed + attempt)
                 attempt += 1
                 bar.update(job, completed=saved)
     except KeyboardInterrupt:
         writer.abort()  # saved episodes stay; the open one and staging files go
         raise
-
-
-def _record_episode(env, writer: EpisodeWriter, expert: MetaWorldExpert, episode_seed: int) -> int:
-    """One attempt: 1 if it succeeded and was saved, 0 if it was discarded."""
-    obs, info = env.reset(seed=episode_seed)
-    expert.reset()
-    done = False
-    while not done:
-        action = expert.act(obs, info)
-        writer.add_frame(obs, action, info["task"])  # the clean label ...
-        obs, _, terminated, truncated, info = env.step(expert.perturb(action))  # ... the perturbed execution
-        done = terminated or truncated
-    if not info["success"]:
-        writer.discard_episode()
-        return 0
-    writer.save_episode({**info["labels"], "seed": episode_seed, "teleop": "expert", "success": True})
-    return 1

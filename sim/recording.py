@@ -94,6 +94,24 @@ def record_dataset(
     return Path(out)
 
 
+def record_expert_episode(env, writer: EpisodeWriter, expert, episode_seed: int) -> bool:
+    """One scripted attempt of any suite's env: the clean expert action is recorded, the perturbed one executed; saved
+    when the env reports success (``info["is_success"]``), else discarded. Returns whether it was saved."""
+    obs, info = env.reset(seed=episode_seed)
+    expert.reset()
+    done = False
+    while not done:
+        action = expert.act(obs, info)
+        writer.add_frame(obs, action, info["task"])  # the clean label ...
+        obs, _, terminated, truncated, info = env.step(expert.perturb(action))  # ... the perturbed execution
+        done = terminated or truncated
+    if not info["is_success"]:
+        writer.discard_episode()
+        return False
+    writer.save_episode({**info["labels"], "seed": episode_seed, "teleop": "expert", "success": True})
+    return True
+
+
 def _record_expert(
     env, writer: EpisodeWriter, n_episodes: int, seed: int, noise_std: float, max_attempts: int, progress: bool
 ) -> None:
@@ -111,17 +129,6 @@ def _record_expert(
                 )
             episode_seed = seed + attempt
             attempt += 1
-            obs, info = env.reset(seed=episode_seed)
-            expert.reset()
-            done = False
-            while not done:
-                action = expert.act(obs, info)
-                writer.add_frame(obs, action, info["task"])  # the clean label ...
-                obs, _, terminated, truncated, info = env.step(expert.perturb(action))  # ... the perturbed execution
-                done = terminated or truncated
-            if not info["is_success"]:
-                writer.discard_episode()
-                continue
-            writer.save_episode({**info["labels"], "seed": episode_seed, "teleop": "expert", "success": True})
-            saved += 1
-            bar.advance(job)
+            if record_expert_episode(env, writer, expert, episode_seed):
+                saved += 1
+                bar.advance(job)

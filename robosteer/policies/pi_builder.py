@@ -200,14 +200,10 @@ def write_tokenizer_folder(out: Path) -> Path:
 
 
 def _tokenizer_cache_dir() -> Path:
-    """``$ROBOSTEER_CACHE/pi-tokenizer-v1`` (or under ``~/.cache/robosteer``)."""
-    import os
+    """``pi-tokenizer-v1`` under robosteer's cache folder."""
+    from robosteer.policies.smolvla_builder import cache_root
 
-    root = (
-        os.environ.get("ROBOSTEER_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robosteer"
-    )
-    return Path(root) / "pi-tokenizer-v1"
+    return cache_root() / "pi-tokenizer-v1"
 
 
 def _vocab_size(tokenizer_dir: Path) -> int:

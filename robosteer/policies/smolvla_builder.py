@@ -63,14 +63,18 @@ def neutral_stats(input_features, output_features) -> dict[str, dict[str, torch.
     return stats
 
 
-def vlm_cache_dir(spec: VlmSpec) -> Path:
-    """Where the generated SmolVLM folder for ``spec`` lives (``$ROBOSTEER_CACHE`` or ``~/.cache/robosteer``)."""
-    root = Path(
+def cache_root() -> Path:
+    """robosteer's cache folder: ``$ROBOSTEER_CACHE``, else ``$XDG_CACHE_HOME/robosteer`` or ``~/.cache/robosteer``."""
+    return Path(
         os.environ.get("ROBOSTEER_CACHE")
         or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robosteer"
     )
+
+
+def vlm_cache_dir(spec: VlmSpec) -> Path:
+    """Where the generated SmolVLM folder for ``spec`` lives (under :func:`cache_root`)."""
     digest = hashlib.sha256(spec_identity(spec).encode()).hexdigest()[:12]
-    return root / f"smolvlm-{digest}"
+    return cache_root() / f"smolvlm-{digest}"
 
 
 def build_smolvla(spec: SmolVLASpec, input_features, output_features, seed: int = 0):

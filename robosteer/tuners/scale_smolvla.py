@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -60,13 +59,10 @@ def smolvlm_config():
 def smolvlm_folder() -> Path:
     """A local model folder (config + processor with robosteer's word-level tokenizer), written once."""
     from robosteer.files import atomic_dir
+    from robosteer.policies.smolvla_builder import cache_root
 
     spec_json = json.dumps({"vlm": asdict(SMOLVLM2_500M), **PUBLISHED}, sort_keys=True)
-    root = Path(
-        os.environ.get("ROBOSTEER_CACHE")
-        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robosteer"
-    )
-    out = root / f"smolvlm2-500m-published-{hashlib.sha256(spec_json.encode()).hexdigest()[:12]}"
+    out = cache_root() / f"smolvlm2-500m-published-{hashlib.sha256(spec_json.encode()).hexdigest()[:12]}"
     marker = out / "robosteer_published_spec.json"
     if marker.exists() and marker.read_text() == spec_json:
         return out

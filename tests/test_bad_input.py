@@ -749,6 +749,16 @@ def test_library_errors_are_recognised_as_bad_input():
 
 
 @pytest.mark.slow
+def _ignores_sigint(pid: int) -> bool:
+    """Whether process ``pid`` ignores SIGINT right now (Linux: the SigIgn mask in /proc/<pid>/status)."""
+    try:
+        status = open(f"/proc/{pid}/status").read()
+    except OSError:
+        return False
+    mask = next((line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), "0")
+    return bool(int(mask, 16) & (1 << (signal.SIGINT - 1)))
+
+
 def test_ctrl_c_during_eval_worker_start_up_is_clean(tmp_path):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while the fork server starts: no traceback
     from any process, no results folder, no process left behind."""
@@ -777,6 +787,10 @@ def test_ctrl_c_during_eval_worker_start_up_is_clean(tmp_path):
             break
         time.sleep(0.05)
     assert forkserver is not None, "the evaluation ended before its workers started"
+    for _ in range(200):  # the command ignores SIGINT for the few ms it spawns the server (the server inherits that)
+        if not _ignores_sigint(proc.pid):
+            break
+        time.sleep(0.005)
     os.killpg(proc.pid, signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode in (1, 130), output

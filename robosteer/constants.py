@@ -29,6 +29,13 @@ FPS = 15
 EMBEDDED_POLICY_DIR = Path(__file__).resolve().parent / "policies" / "embedded"
 """Where the embedded base policy's checkpoint lives (``embedded`` on the command line), defined here so that the
 shared helpers can name it without importing the policy code (torch)."""
+EMBEDDED_METAWORLD_POLICY_DIR = EMBEDDED_POLICY_DIR.parent / "embedded_metaworld"
+"""The embedded Meta-World base policy (``embedded-metaworld``), pretrained on ML10's 10 training tasks."""
+EMBEDDED_POLICIES: dict[str, Path] = {
+    "embedded": EMBEDDED_POLICY_DIR,
+    "embedded-metaworld": EMBEDDED_METAWORLD_POLICY_DIR,
+}
+"""The shipped base policies by the name ``--policy`` takes: the Franka suite's and the Meta-World suite's."""
 
 N_ARM_JOINTS = 7
 STATE_DIM = N_ARM_JOINTS + 1

@@ -18,7 +18,7 @@ import math
 import re
 from pathlib import Path
 
-from robosteer.constants import ACTION, EMBEDDED_POLICY_DIR, OBS_STATE
+from robosteer.constants import ACTION, EMBEDDED_POLICIES, OBS_STATE
 from robosteer.errors import RobosteerError
 
 _HEAD_NAME = re.compile(r"^(?P<stack>[a-z_]+)\.L(?P<layer>\d+)\.H(?P<head>\d+)$")
@@ -39,7 +39,7 @@ def check_out_path(out: Path, inputs: dict[str, Path | None], out_flag: str = "-
         raise RobosteerError(f"{out_flag} {out} is an existing file; pass a folder path for the outputs")
     resolved = out.resolve()
     for flag, path in inputs.items():
-        if path is None or str(path) in ("embedded", "expert") or not Path(path).exists():
+        if path is None or str(path) in (*EMBEDDED_POLICIES, "expert") or not Path(path).exists():
             continue  # nothing on disk to overwrite
         if _overlaps(resolved, Path(path).resolve()):
             raise RobosteerError(
@@ -330,10 +330,7 @@ def policy_input_features(policy: str | Path | None) -> dict | None:
     """The input features in a policy's config.json (``embedded`` or a checkpoint folder), or None when unknown."""
     if policy is None or str(policy) == "expert":
         return None
-    if str(policy) == "embedded":
-        path = EMBEDDED_POLICY_DIR / "config.json"
-    else:
-        path = Path(policy) / "config.json"
+    path = EMBEDDED_POLICIES.get(str(policy), Path(policy)) / "config.json"
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -374,7 +371,7 @@ POLICY_FIX = "re-save or re-download the checkpoint, or pass another --policy"
 def check_policy_dir(policy: str | Path | None) -> None:
     """A checkpoint folder's JSON and safetensors files are readable (``embedded``, ``expert`` and names that are not
     folders are left to the policy loader)."""
-    if policy is None or str(policy) in ("embedded", "expert") or not Path(policy).is_dir():
+    if policy is None or str(policy) in (*EMBEDDED_POLICIES, "expert") or not Path(policy).is_dir():
         return
     root = Path(policy)
     for path in sorted(root.glob("*.json")):

@@ -16,6 +16,11 @@ out-of-range actions are clipped and counted in ``info["n_clipped_actions"]``; N
 Reward: 1.0 on the step Meta-World's own success test passes (``info["success"]``, then ``terminated``), else 0.
 An episode lasts at most Meta-World's 500 steps at 80 Hz (``truncated``); ``reset(seed=s)`` draws the goal and object
 positions from ``s``, so a seed gives the same scene every time.
+
+Rendering: LeRobot's images have shadows and reflections; robosteer turns both off by default (``lerobot_lighting=
+False``): on a CPU renderer that is ~5x faster per frame (115 vs 24 ms for a 96 px corner2 frame) at a mean absolute
+pixel difference of ~7/255. Recording, pretraining and evaluation all use the default, so a policy sees the lighting it
+was trained on; ``lerobot_lighting=True`` gives LeRobot's exact images (e.g. for a policy trained on LeRobot's renders).
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class MetaWorldEnv(gym.Env):
         variations: str | VariationConfig = "none",
         render_mode: str | None = None,
         fps: int = FPS,
+        lerobot_lighting: bool = False,
     ):
         cameras = tuple(cameras or ())
         _check_arguments(task, image_size, cameras, variations, fps)
@@ -96,6 +102,8 @@ class MetaWorldEnv(gym.Env):
         model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), self.image_size)
         model.vis.global_.offheight = max(int(model.vis.global_.offheight), self.image_size)
         self._renderer: mujoco.Renderer | None = None
+        self.lerobot_lighting = bool(lerobot_lighting)
+        """True: shadows and reflections as LeRobot renders them; False (default): both off, ~5x faster on a CPU."""
         self.render_images = True
         """False: ``step`` returns only ``observation.state``; :meth:`observe` renders the cameras on demand."""
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), dtype=np.float32)
@@ -172,6 +180,8 @@ class MetaWorldEnv(gym.Env):
     def _render_camera(self, camera: str) -> np.ndarray:
         if self._renderer is None:
             self._renderer = mujoco.Renderer(self.raw_env.model, self.image_size, self.image_size)
+            for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
+                self._renderer.scene.flags[flag] = self.lerobot_lighting
         self._renderer.update_scene(self.raw_env.data, camera=camera)
         image = self._renderer.render()
         if camera in UPSIDE_DOWN_CAMERAS:

@@ -63,7 +63,7 @@ def test_eval_config_qualifies_and_checks_metaworld_cells():
 @pytest.mark.slow
 def test_env_interface_seeding_and_lerobot_images():
     """LeRobot keys and shapes, seeded scenes, Meta-World's success in info, state-only steps, and corner2 images
-    equal to LeRobot's own MetaworldEnv at its 480 px."""
+    equal to LeRobot's own MetaworldEnv at its 480 px with ``lerobot_lighting`` (and visibly not without it)."""
     import gymnasium as gym
     from lerobot.envs.metaworld import MetaworldEnv
 
@@ -89,13 +89,17 @@ def test_env_interface_seeding_and_lerobot_images():
     assert np.all(np.abs(noisy) <= 1.0)
     env.close()
 
-    ours = make_env("metaworld/drawer-open", image_size=480, disable_env_checker=True)
+    ours = make_env("metaworld/drawer-open", image_size=480, lerobot_lighting=True, disable_env_checker=True)
+    fast = make_env("metaworld/drawer-open", image_size=480, disable_env_checker=True)
     theirs = MetaworldEnv("drawer-open-v3", obs_type="pixels_agent_pos")
     mine, _ = ours.reset(seed=3)
     lerobot_obs, _ = theirs.reset(seed=3)
     np.testing.assert_allclose(mine[OBS_STATE], lerobot_obs["agent_pos"], atol=1e-6)
     assert np.abs(mine[CAMERA].astype(int) - lerobot_obs["pixels"].astype(int)).mean() < 1.0
+    unlit = fast.reset(seed=3)[0][CAMERA].astype(int)
+    assert np.abs(unlit - lerobot_obs["pixels"].astype(int)).mean() > 1.0
     ours.close()
+    fast.close()
     theirs.close()
 
 
@@ -181,3 +185,21 @@ def test_batched_evaluation_of_metaworld_matches_its_episode_count(recorded, tmp
     assert result.exit_code == 0, result.output
     episodes = json.loads((out / "results.json").read_text())["episodes"]
     assert sorted(e["seed"] for e in episodes) == [0, 1, 2] and all(e["length"] == 10 for e in episodes)
+
+
+@pytest.mark.slow
+def test_embedded_metaworld_base_runs_a_heldout_episode(tmp_path):
+    """The shipped Meta-World base by name: one whole seeded episode of a held-out task through `robosteer eval`."""
+    from robosteer.policies import embedded_available
+
+    if not embedded_available("embedded-metaworld"):
+        pytest.skip("no Meta-World base shipped yet (robosteer/policies/embedded_metaworld/)")
+    out = tmp_path / "eval"
+    result = _cli(
+        "eval", "--suite", "metaworld", "--task", "drawer-open", "--policy", "embedded-metaworld", "--episodes", "1",
+        "--workers", "1", "--videos", "0", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    episode = json.loads((out / "results.json").read_text())["episodes"][0]
+    assert episode["instruction"] == "Open a drawer" and len(episode["final_state"]) == 4
+    assert episode["success"] or episode["length"] == 500, episode

@@ -23,7 +23,9 @@ FLAGS = {
     "task": Flag(help="Held-out sim task to adapt to and evaluate on."),
     "demos": Flag(help="Scripted-expert demonstrations to record (ignored with --dataset)."),
     "dataset": Flag(help="Use this LeRobot dataset instead of recording demos.", parse=Path),
-    "policy": Flag(help="Base policy: 'embedded', a LeRobot checkpoint folder or a hub id (owner/name[@revision])."),
+    "policy": Flag(
+        help="Base policy: 'embedded' (Franka), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id (owner/name[@revision])."
+    ),
     "methods": Flag(help="Methods to compare, comma separated (zero = the base policy untouched)."),
     "batch_size": Flag(help="Training batch size, identical for every method."),
     "top_k": Flag(help="Heads the ranking selects for steer."),

@@ -51,7 +51,7 @@ def eval_command(
     policy: str = typer.Option(
         "embedded",
         "--policy",
-        help="'embedded', 'expert' (scripted sanity ceiling), a LeRobot checkpoint folder or a hub id (owner/name[@rev]).",
+        help="'embedded' (Franka base), 'embedded-metaworld', 'expert' (scripted ceiling), a checkpoint folder or a hub id.",
     ),
     adapter: Path = typer.Option(
         None, "--adapter", help="Steer or LoRA adapter folder (robosteer finetune's adapter/) to apply on --policy."

@@ -39,7 +39,8 @@ HIDDEN = ("heads", "heads_fingerprint", "progress")
 def finetune(
     options: ConfigOptions,
     policy: str = typer.Option(
-        "embedded", help="Base policy: 'embedded', a LeRobot checkpoint folder or a hub id (owner/name[@revision])."
+        "embedded",
+        help="Base policy: 'embedded' (Franka), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id (owner/name[@revision]).",
     ),
     dataset: Path = typer.Option(..., help="LeRobot dataset folder with the demonstrations."),
     out: Path = typer.Option(..., help="Run folder: adapter/, merged/, log.jsonl, summary.json, checkpoints/."),

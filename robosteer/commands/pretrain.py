@@ -34,7 +34,9 @@ FLAGS = {
     "lr": Flag(help="Peak learning rate (warm-up then cosine decay)."),
     "seed": Flag(help="Seed of recording, initialisation, batches and evaluation."),
     "variations": Flag(help="Variation presets cycled over each task's episodes (default: the suite's)."),
-    "eval_episodes": Flag(help="Seeded evaluation episodes per pretraining task."),
+    "eval_episodes": Flag(
+        help="Seeded evaluation episodes per pretraining task (0 = skip; run `robosteer eval` later)."
+    ),
     "heldout_eval_episodes": Flag(help="Seeded zero-shot episodes per held-out/unseen task (0 = skip)."),
     "eval_max_steps": Flag(help="Cut evaluation episodes after this many steps (default: the task's own limit)."),
     "workers": Flag(help="Recording worker processes (0 = one per CPU core)."),

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robosteer.constants import IMAGE_SIZE
+from robosteer.constants import EMBEDDED_POLICIES, IMAGE_SIZE
 from robosteer.errors import RobosteerError
 
 EXPERT = "expert"
 """``policy`` value that evaluates the sim suite's scripted expert (privileged state): the sanity ceiling."""
 EMBEDDED = "embedded"
-"""``policy`` value that evaluates the base policy shipped in the package."""
+"""``policy`` value that evaluates the Franka suite's base policy shipped in the package (``embedded-metaworld``
+is Meta-World's: every key of ``EMBEDDED_POLICIES``)."""
+NAMED_POLICIES = (EXPERT, *EMBEDDED_POLICIES)
+"""``policy`` values that are names, not folders."""
 
 
 @dataclass(frozen=True)
@@ -19,14 +22,15 @@ class PolicySource:
     """Where a worker process gets its policy from (picklable: a path, never a live model)."""
 
     policy: str
-    """``embedded``, ``expert`` or a local LeRobot checkpoint folder (what ``save_pretrained`` wrote)."""
+    """``embedded``, ``embedded-metaworld``, ``expert``, a local LeRobot checkpoint folder (what ``save_pretrained``
+    wrote) or a hub id."""
     adapter: str | None = None
     """Optional steer or LoRA adapter folder (``robosteer finetune`` output ``adapter/``) applied on the policy."""
 
     def __post_init__(self):
         if not self.policy:
             raise RobosteerError("empty --policy: give 'embedded', 'expert' or a checkpoint folder")
-        if self.policy not in (EXPERT, EMBEDDED) and not Path(self.policy).is_dir():
+        if self.policy not in NAMED_POLICIES and not Path(self.policy).is_dir():
             if not _resolves_as_hub_id(self.policy):
                 raise RobosteerError(
                     f"policy checkpoint {self.policy!r} is not a folder: give 'embedded', 'expert', the folder a "
@@ -45,7 +49,7 @@ class PolicySource:
     @property
     def label(self) -> str:
         """Short human-readable name for tables."""
-        name = self.policy if self.policy in (EXPERT, EMBEDDED) else Path(self.policy).name
+        name = self.policy if self.policy in NAMED_POLICIES else Path(self.policy).name
         return f"{name}+{Path(self.adapter).name}" if self.adapter else name
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from robosteer.constants import EMBEDDED_POLICY_DIR
+from robosteer.constants import EMBEDDED_POLICIES, EMBEDDED_POLICY_DIR
 from robosteer.errors import RobosteerError
 from robosteer.policies.hub_cache import cached_vlm_dir, is_robosteer_vlm_id, try_register_vlm
 from robosteer.policies.layouts import SUPPORTED_POLICY_TYPES, layout_for_policy
@@ -65,20 +65,22 @@ def set_torch_threads(requested: int | None = None) -> int:
     return torch.get_num_threads()
 
 
-def embedded_available() -> bool:
-    return (EMBEDDED_DIR / "config.json").is_file() and (EMBEDDED_DIR / _WEIGHTS).is_file()
+def embedded_available(name: str = "embedded") -> bool:
+    """Whether the shipped base policy ``name`` (a key of ``EMBEDDED_POLICIES``) is installed."""
+    folder = EMBEDDED_POLICIES[name]
+    return (folder / "config.json").is_file() and (folder / _WEIGHTS).is_file()
 
 
-def load_embedded(threads: int | None = None) -> RobotPolicy:
-    """The embedded base SmolVLA, pretrained on the sim suite (offline, a few MB); ``threads`` as in
-    :func:`load_policy`."""
-    if not embedded_available():
+def load_embedded(threads: int | None = None, name: str = "embedded") -> RobotPolicy:
+    """A shipped base SmolVLA (``embedded``: the Franka suite's; ``embedded-metaworld``: Meta-World ML10's), offline,
+    a few MB; ``threads`` as in :func:`load_policy`."""
+    if not embedded_available(name):
         raise RobosteerError(
-            f"the embedded base policy is not installed ({EMBEDDED_DIR} has no checkpoint); "
+            f"the embedded base policy {name!r} is not installed ({EMBEDDED_POLICIES[name]} has no checkpoint); "
             "reinstall robosteer or create one with `robosteer pretrain --out <dir>` and pass "
             "`--policy <dir>`"
         )
-    return load_policy(EMBEDDED_DIR, threads=threads)
+    return load_policy(EMBEDDED_POLICIES[name], threads=threads)
 
 
 def _read_checkpoint_config(path: Path) -> dict:
@@ -134,8 +136,8 @@ def load_policy(policy: str | Path, device: str = "cpu", threads: int | None = N
     else 1) so inference does not collapse when other processes share the cores.
     """
     set_torch_threads(threads)
-    if str(policy) == "embedded":
-        return load_embedded(threads=threads)
+    if str(policy) in EMBEDDED_POLICIES:
+        return load_embedded(threads=threads, name=str(policy))
     path = resolve_policy_path(policy)
     raw_config = _read_checkpoint_config(path)
     if is_tiny_pi_checkpoint(path):
@@ -191,6 +193,8 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 def resolve_policy_path(policy: str | Path) -> Path:
     """The checkpoint folder ``policy`` names: a local folder as is, else a hub id (``owner/name[@revision]``)
     resolved through huggingface_hub's cache (downloaded only when downloads are on: ``HF_HUB_OFFLINE=0``)."""
+    if str(policy) in EMBEDDED_POLICIES:
+        return EMBEDDED_POLICIES[str(policy)]
     path = Path(policy).expanduser()
     if path.exists() or not HUB_ID.match(str(policy)):
         return path

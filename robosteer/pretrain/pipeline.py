@@ -76,7 +76,8 @@ class PretrainConfig:
     seed: int = 0
     """Seed of recording, initialisation, batch sampling and evaluation."""
     eval_episodes: int = 50
-    """Seeded evaluation episodes per pretraining task (no variations)."""
+    """Seeded evaluation episodes per pretraining task (no variations; 0 = skip, e.g. to evaluate later with
+    ``robosteer eval --workers/--batch``)."""
     heldout_eval_episodes: int = 20
     """Seeded zero-shot evaluation episodes per held-out task."""
     eval_max_steps: int | None = None
@@ -318,7 +319,7 @@ It is a base policy for robosteer to adapt (`--policy embedded` is the Franka on
 ## Measured success (no variations, seeded episodes)
 | task | role | successes | rate | mean steps |
 |---|---|---|---|---|
-{rows}
+{rows or "| (not evaluated in this run) | | | | |"}
 
 Evaluation seeds start at {results[0]["seed"] if results else "-"} (disjoint from the recording seeds).
 Held-out tasks were never seen in pretraining; low zero-shot success there is expected: they are what few-shot
@@ -353,7 +354,7 @@ def evaluate_all(policy, cfg: PretrainConfig) -> list[dict]:
     from sim.suites import get_suite
 
     heldout = [t for t in get_suite(cfg.suite).heldout_tasks if t not in cfg.tasks]
-    runs = [(task, cfg.eval_episodes) for task in cfg.tasks]
+    runs = [(task, cfg.eval_episodes) for task in cfg.tasks if cfg.eval_episodes > 0]
     runs += [(task, cfg.heldout_eval_episodes) for task in heldout if cfg.heldout_eval_episodes > 0]
     return [
         evaluate(policy, task, episodes, EVAL_SEED, progress=True, max_steps=cfg.eval_max_steps)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from robosteer.constants import IMAGE_SIZE, LORA_RANK, TOP_K
+from robosteer.constants import EMBEDDED_POLICIES, IMAGE_SIZE, LORA_RANK, TOP_K
 from robosteer.errors import RobosteerError
 
 METHODS = ("zero", "lora", "steer", "full")
@@ -108,8 +108,10 @@ class StudyConfig:
             from robosteer.heads import parse_weights
 
             parse_weights(self.rank_weights)  # raises a RobosteerError naming the bad weight
-        if self.policy != "embedded" and not Path(self.policy).is_dir():
-            raise RobosteerError(f"--policy {self.policy!r} is neither 'embedded' nor a checkpoint folder")
+        if self.policy not in EMBEDDED_POLICIES and not Path(self.policy).is_dir():
+            raise RobosteerError(
+                f"--policy {self.policy!r} is neither a shipped base ({', '.join(EMBEDDED_POLICIES)}) nor a checkpoint folder"
+            )
         out = Path(self.out)
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not self.overwrite)):
             raise RobosteerError(

@@ -13,11 +13,13 @@ every other suite are qualified (``metaworld/drawer-open``), so a task name alon
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gymnasium as gym
 
 from robosteer.constants import CAMERAS as FRANKA_CAMERAS
 from robosteer.constants import FPS as FRANKA_FPS
+from robosteer.constants import IMAGE_SIZE
 from robosteer.errors import RobosteerError
 from sim import metaworld_tasks
 from sim.registration import HELDOUT_TASKS as FRANKA_HELDOUT_TASKS
@@ -55,6 +57,15 @@ class Suite:
     """The tasks kept out of pretraining: what few-shot adaptation is measured on (qualified names)."""
     pretrain_variations: tuple[str, ...] = ("none",)
     """Variation presets cycled over each pretraining task's demonstrations."""
+    unseen_tasks: tuple[str, ...] = ()
+    """Held-out tasks that test transfer rather than adaptation (a study evaluates them beside its task)."""
+    base_policy: str = "embedded"
+    """The ``--policy`` name of the suite's shipped base policy."""
+    robustness_presets: tuple[str, ...] = ()
+    """Variation presets a study evaluates beside ``none`` by default."""
+    demo_noise: float = 0.0
+    """Execution noise (std) its shipped base was pretrained with, the default for few-shot demos (Franka: rad on
+    the joint targets; Meta-World: action units on the hand move, 1 = 1 cm)."""
 
 
 SUITES: dict[str, Suite] = {
@@ -69,6 +80,9 @@ SUITES: dict[str, Suite] = {
         pretrain_tasks=FRANKA_PRETRAIN_TASKS,
         heldout_tasks=(*FRANKA_HELDOUT_TASKS, *FRANKA_UNSEEN_TASKS),
         pretrain_variations=("none", "none", "colour"),
+        unseen_tasks=FRANKA_UNSEEN_TASKS,
+        robustness_presets=("lighting", "distractors", "object_form", "paraphrase"),
+        demo_noise=0.01,
     ),
     METAWORLD: Suite(
         name=METAWORLD,
@@ -80,6 +94,8 @@ SUITES: dict[str, Suite] = {
         variation_presets=("none",),
         pretrain_tasks=tuple(f"{METAWORLD}/{t}" for t in metaworld_tasks.ML10_TRAIN_TASKS),
         heldout_tasks=tuple(f"{METAWORLD}/{t}" for t in metaworld_tasks.ML10_TEST_TASKS),
+        base_policy="embedded-metaworld",
+        demo_noise=0.3,
     ),
 }
 
@@ -142,3 +158,40 @@ def make_expert(env: gym.Env, noise_std: float = 0.0, seed: int | None = None):
     from sim.experts import make_expert as make_franka_expert
 
     return make_franka_expert(env, noise_std=noise_std, seed=seed)
+
+
+def record_expert_dataset(
+    task: str,
+    n_episodes: int,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    noise_std: float = 0.0,
+    image_size: int = IMAGE_SIZE,
+    variations: str = "none",
+    use_videos: bool = True,
+    append: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Scripted-expert demonstrations of a task of any suite into the LeRobot dataset ``out`` (failed attempts are
+    discarded, labels are the clean expert actions, ``noise_std`` perturbs the executed ones)."""
+    owner, name = split_task(task)
+    if owner.name == METAWORLD:
+        from sim.metaworld_recording import record_metaworld_dataset
+
+        if variations not in (None, "none"):
+            raise RobosteerError(f"Meta-World tasks have no variation presets (got {variations!r}); use 'none'")
+        return Path(
+            record_metaworld_dataset(
+                name, n_episodes, out, seed=seed, image_size=image_size, append=append, use_videos=use_videos,
+                noise_std=noise_std, progress=progress,
+            )
+        )  # fmt: skip
+    from sim.recording import record_dataset
+
+    return Path(
+        record_dataset(
+            name, n_episodes, out, teleop="expert", variations=variations, seed=seed, image_size=image_size,
+            append=append, use_videos=use_videos, noise_std=noise_std, progress=progress,
+        )
+    )  # fmt: skip

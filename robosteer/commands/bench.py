@@ -20,11 +20,13 @@ def _method_rates(text: str) -> dict[str, float]:
 
 
 FLAGS = {
-    "task": Flag(help="Held-out sim task to adapt to and evaluate on."),
+    "task": Flag(help="Held-out sim task to adapt to and evaluate on (default: the suite's first held-out task)."),
+    "suite": Flag(help="Task suite: franka (robosteer's Franka tasks) or metaworld (Meta-World ML10)."),
     "demos": Flag(help="Scripted-expert demonstrations to record (ignored with --dataset)."),
     "dataset": Flag(help="Use this LeRobot dataset instead of recording demos.", parse=Path),
     "policy": Flag(
-        help="Base policy: 'embedded' (Franka), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id (owner/name[@revision])."
+        help="Base policy: 'embedded' (Franka), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id "
+        "(default: the suite's shipped base)."
     ),
     "methods": Flag(help="Methods to compare, comma separated (zero = the base policy untouched)."),
     "batch_size": Flag(help="Training batch size, identical for every method."),
@@ -41,10 +43,13 @@ FLAGS = {
         parse=_method_rates,
     ),
     "episodes": Flag(help="Evaluation episodes per task x variation cell."),
-    "variations": Flag(help="Variation presets evaluated on --task (paraphrase = held-out phrasings)."),
+    "variations": Flag(
+        help="Variation presets evaluated on --task (default: none + the suite's robustness presets; paraphrase = "
+        "held-out phrasings)."
+    ),
     "unseen_tasks": Flag(
         name="--unseen",
-        help="Unseen-transfer tasks evaluated with preset none, comma separated (default: the sim suite's unseen "
+        help="Unseen-transfer tasks evaluated with preset none, comma separated (default: the suite's unseen "
         "tasks; 'off' to skip).",
     ),
     "demo_variations": Flag(help="Variation preset of the recorded demonstrations."),
@@ -89,7 +94,7 @@ def _micro(policy: str, ros_seconds: float, sections: str | None, console, json_
     from robosteer.study.micro import run_micro
 
     results = run_micro(
-        policy=None if policy == "embedded" else policy,
+        policy=None if policy in (None, "embedded") else policy,
         ros_seconds=ros_seconds,
         sections=parse_csv(sections) if sections else None,
         console=console,

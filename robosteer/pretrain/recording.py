@@ -46,29 +46,12 @@ def recording_jobs(
 
 
 def _record(job: RecordingJob, root: Path, append: bool) -> Path:
-    from sim.suites import METAWORLD, split_task
+    from sim.suites import record_expert_dataset  # the Franka writer resets the scheduler after every saved episode
 
-    if split_task(job.task)[0].name == METAWORLD:
-        from sim.metaworld_recording import record_metaworld_dataset
-
-        return record_metaworld_dataset(
-            job.task, job.episodes, root, seed=job.seed, append=append, use_videos=False, noise_std=job.noise_std,
-            progress=False,
-        )  # fmt: skip
-    from sim.recording import record_dataset  # its writer resets the scheduler after every saved episode
-
-    return record_dataset(
-        job.task,
-        job.episodes,
-        root,
-        teleop="expert",
-        variations=job.preset,
-        seed=job.seed,
-        append=append,
-        use_videos=False,
-        noise_std=job.noise_std,
-        progress=False,
-    )
+    return record_expert_dataset(
+        job.task, job.episodes, root, seed=job.seed, noise_std=job.noise_std, variations=job.preset, append=append,
+        use_videos=False, progress=False,
+    )  # fmt: skip
 
 
 def record_jobs(jobs: list[RecordingJob], root: str | Path, workers: int = 1, on_done=None) -> Path:

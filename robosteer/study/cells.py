@@ -41,7 +41,7 @@ def prepare_demos(plan: StudyPlan, out: Path, base, console) -> dict[int, dict]:
     for n in plan.demos:
         root = out / "data" / f"demos{n}"
         if not (root / "meta" / "info.json").is_file():
-            console.print(f"recording {n} expert demos of {plan.task} (noise {plan.demo_noise} rad)", markup=False)
+            console.print(f"recording {n} expert demos of {plan.task} (noise {plan.demo_noise})", markup=False)
             _record(plan, n, root)
         ranking_dir = out / "ranking" / f"demos{n}"
         needs_ranking = any(a.startswith("steer") or a == "lora-matched" for a in plan.arms)
@@ -58,12 +58,12 @@ def prepare_demos(plan: StudyPlan, out: Path, base, console) -> dict[int, dict]:
 
 
 def _record(plan: StudyPlan, n: int, root: Path) -> None:
-    from sim.recording import record_dataset
+    from sim.suites import record_expert_dataset
 
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".demos{n}-", dir=root.parent))  # same file system: the rename is atomic
     try:
-        record_dataset(
+        record_expert_dataset(
             plan.task, n, tmp / "d", seed=DEMO_SEED_OFFSET, noise_std=plan.demo_noise, image_size=plan.image_size
         )
         replace_dir(tmp / "d", root)

@@ -10,8 +10,6 @@ from robosteer.errors import RobosteerError
 
 METHODS = ("zero", "lora", "steer", "full")
 """``zero`` = the base policy untouched (zero-shot); the others are robosteer finetune methods."""
-ROBUSTNESS_PRESETS = ("lighting", "distractors", "object_form", "paraphrase")
-"""Presets evaluated beside ``none`` by default (paraphrase = held-out instruction phrasings)."""
 DEMO_SEED_OFFSET = 100_000
 """Demonstrations are recorded with seeds ``seed + DEMO_SEED_OFFSET + i``: never the seeds evaluation uses."""
 
@@ -22,14 +20,18 @@ class StudyConfig:
 
     out: Path
     """Output folder (results.md, results.json, plots/, ranking/, methods/, eval/)."""
-    task: str = "place_cube"
-    """Held-out sim task the demonstrations come from and success is measured on."""
+    task: str | None = None
+    """Held-out sim task the demonstrations come from and success is measured on (None = the suite's first held-out
+    task: place_cube, metaworld/drawer-open)."""
+    suite: str = "franka"
+    """Suite of a bare task name and of the defaults below (franka or metaworld)."""
     demos: int = 10
     """Demonstrations recorded by the scripted expert (ignored with ``dataset``)."""
     dataset: Path | None = None
     """Use this LeRobot dataset instead of recording demonstrations."""
-    policy: str = "embedded"
-    """Base policy: ``embedded`` or a LeRobot checkpoint folder."""
+    policy: str | None = None
+    """Base policy: a shipped base by name (``embedded``, ``embedded-metaworld``) or a LeRobot checkpoint folder;
+    None = the suite's shipped base."""
     methods: tuple[str, ...] = METHODS
     """Methods to compare (subset of zero, lora, steer, full)."""
     steps: int = 300
@@ -51,10 +53,11 @@ class StudyConfig:
     ``robosteer finetune``'s default for it (steer/lora 1e-3, full 1e-5)."""
     episodes: int = 50
     """Evaluation episodes per (task, variation) cell, identical seeds for every method."""
-    variations: tuple[str, ...] = ("none", *ROBUSTNESS_PRESETS)
-    """Variation presets evaluated on ``task``."""
+    variations: tuple[str, ...] | None = None
+    """Variation presets evaluated on ``task`` (None = ``none`` + the suite's robustness presets: Franka lighting,
+    distractors, object_form, paraphrase; Meta-World has only ``none``)."""
     unseen_tasks: tuple[str, ...] | None = None
-    """Unseen-transfer tasks evaluated with preset ``none``; None = the sim suite's UNSEEN_TASKS; () = skip."""
+    """Unseen-transfer tasks evaluated with preset ``none``; None = the suite's (Franka: pick_mug); () = skip."""
     demo_variations: str = "none"
     """Variation preset of the recorded demonstrations."""
     seed: int = 0
@@ -71,6 +74,7 @@ class StudyConfig:
     """Replace an existing non-empty ``out`` folder (it is only replaced once the new study has finished)."""
 
     def __post_init__(self):
+        self._resolve_suite_defaults()
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise RobosteerError(
@@ -117,6 +121,20 @@ class StudyConfig:
             raise RobosteerError(
                 f"--out {out} already exists and is not empty: choose a new folder or pass --overwrite"
             )
+
+    def _resolve_suite_defaults(self) -> None:
+        """Fill the None fields from the suite and name the task with its suite (``metaworld/drawer-open``)."""
+        from sim.suites import get_suite, qualified_task
+
+        suite = get_suite(self.suite)
+        defaults = {
+            "task": qualified_task(self.task or suite.heldout_tasks[0], suite.name),
+            "policy": self.policy or suite.base_policy,
+            "variations": self.variations or ("none", *suite.robustness_presets),
+            "unseen_tasks": suite.unseen_tasks if self.unseen_tasks is None else self.unseen_tasks,
+        }
+        for name, value in defaults.items():
+            object.__setattr__(self, name, tuple(value) if isinstance(value, list) else value)
 
     @property
     def finetuned_methods(self) -> tuple[str, ...]:

@@ -91,14 +91,16 @@ class StudyPlan:
     """Peak learning rate per arm, overriding :data:`ARM_LR` (choose them with a small sweep, on success)."""
     lora_rank: int = LORA_RANK
     """Rank of the ``lora`` arm."""
-    demo_noise: float = 0.01
-    """Std [rad] of the execution noise the demos are recorded with (the embedded base was pretrained with 0.01)."""
-    forgetting_tasks: tuple[str, ...] = ("pick_cube", "push_cube", "press_button")
-    """Pretraining tasks re-evaluated after adaptation (() skips forgetting)."""
+    demo_noise: float | None = None
+    """Std of the execution noise the demos are recorded with (None = the task's suite's: what its base was
+    pretrained with, 0.01 rad for Franka, 0.3 action units for Meta-World)."""
+    forgetting_tasks: tuple[str, ...] | None = None
+    """Pretraining tasks re-evaluated after adaptation (None = the task's suite's pretraining tasks; () skips)."""
     forgetting_episodes: int = 20
     """Episodes per forgetting task."""
-    policy: str = "embedded"
-    """Base policy: ``embedded``, a LeRobot checkpoint folder or a hub id (``owner/name[@revision]``)."""
+    policy: str | None = None
+    """Base policy: a shipped base by name (``embedded``, ``embedded-metaworld``), a LeRobot checkpoint folder or a
+    hub id (``owner/name[@revision]``); None = the task's suite's shipped base."""
     workers: int = 0
     """Evaluation worker processes (0 = one per CPU core)."""
     image_size: int = IMAGE_SIZE
@@ -107,6 +109,15 @@ class StudyPlan:
     """Evaluation episode step limit (None = the task's own; smoke tests shorten it)."""
 
     def __post_init__(self):
+        from sim.suites import split_task
+
+        suite = split_task(self.task)[0]  # an unknown task fails here, naming the valid ones
+        if self.demo_noise is None:
+            object.__setattr__(self, "demo_noise", suite.demo_noise)
+        if self.forgetting_tasks is None:
+            object.__setattr__(self, "forgetting_tasks", tuple(suite.pretrain_tasks))
+        if self.policy is None:
+            object.__setattr__(self, "policy", suite.base_policy)
         unknown = [a for a in self.arms if a not in ARMS]
         if unknown or not self.arms or len(set(self.arms)) != len(self.arms):
             raise RobosteerError(f"arms {list(self.arms)}: give distinct arms from {', '.join(ARMS)}")
@@ -119,7 +130,7 @@ class StudyPlan:
         if bad:
             raise RobosteerError(f"lrs {bad}: give positive rates for trained arms ({', '.join(ARM_LR)})")
         if self.demo_noise < 0:
-            raise RobosteerError(f"demo_noise must be >= 0 rad, got {self.demo_noise}")
+            raise RobosteerError(f"demo_noise must be >= 0, got {self.demo_noise}")
 
     # -- construction ---------------------------------------------------------------------------------------------
     @classmethod

@@ -26,9 +26,7 @@ from robosteer.study.report import ratios, study_markdown
 
 def eval_config_for(config: StudyConfig) -> EvalConfig:
     """The evaluation every method gets: task x presets, plus each unseen task with preset ``none``."""
-    import sim
-
-    unseen = tuple(sim.UNSEEN_TASKS) if config.unseen_tasks is None else tuple(config.unseen_tasks)
+    unseen = tuple(config.unseen_tasks)
     return EvalConfig(
         tasks=(config.task,),
         variations=tuple(config.variations),

@@ -14,12 +14,10 @@ from robosteer.errors import RobosteerError
 
 
 def record_demos(task: str, n_episodes: int, out: Path, *, variations: str, seed: int, image_size: int) -> Path:
-    """Scripted-expert demonstrations as a LeRobotDataset (``sim.recording.record_dataset``)."""
-    from sim.recording import record_dataset
+    """Scripted-expert demonstrations of a task of any suite as a LeRobotDataset."""
+    from sim.suites import record_expert_dataset
 
-    return Path(
-        record_dataset(task, n_episodes, out, teleop="expert", variations=variations, seed=seed, image_size=image_size)
-    )
+    return record_expert_dataset(task, n_episodes, out, variations=variations, seed=seed, image_size=image_size)
 
 
 def dataset_summary(root: Path) -> dict[str, Any]:

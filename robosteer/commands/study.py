@@ -18,7 +18,7 @@ def _parse_lrs(text: str) -> dict[str, float]:
 
 
 FLAGS = {
-    "task": Flag(help="Held-out sim task."),
+    "task": Flag(help="Held-out sim task: place_cube, pick_mug, or a Meta-World one as metaworld/drawer-open."),
     "arms": Flag(help="Comma-separated arms: zero, full, lora, lora-matched, steer, steer-random, steer-bottom."),
     "demos": Flag(help="Demo counts, comma separated, e.g. 5,10,20."),
     "episodes": Flag(help="Evaluation episodes per cell."),

@@ -134,7 +134,8 @@ def cell_inputs(plan: StudyPlan, cell: Cell, base_fingerprint: str, data: dict, 
         "steps": plan.steps if trained else None,
         "batch_size": plan.batch_size if trained else None,
         "lora": lora if cell.arm.startswith("lora") else None,
-        "eval": [plan.eval_seed, plan.episodes, plan.image_size, plan.max_steps],
+        "eval": [plan.eval_seed, plan.episodes, plan.image_size, plan.max_steps]
+        + ([plan.batch] if plan.batch > 1 else []),
         "forgetting": [list(plan.forgetting_tasks), plan.forgetting_episodes],
     }
     if cell.arm in RELEASE_ARMS:
@@ -205,6 +206,7 @@ def _evaluate(plan: StudyPlan, policy_path: str, cell: Cell, progress: bool) -> 
             episodes=episodes,
             seed=plan.eval_seed,
             workers=plan.workers,
+            batch=plan.batch,
             videos_per_cell=0,
             image_size=plan.image_size,
             max_steps=plan.max_steps,

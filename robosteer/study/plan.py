@@ -103,6 +103,10 @@ class StudyPlan:
     hub id (``owner/name[@revision]``); None = the task's suite's shipped base."""
     workers: int = 0
     """Evaluation worker processes (0 = one per CPU core)."""
+    batch: int = 1
+    """Evaluation episodes stepped together per worker (``robosteer eval --batch``: cameras rendered only when the
+    policy reads them, several times faster on Meta-World; its episodes draw their noise from another stream than
+    ``batch 1``, so cells of one study must share it)."""
     image_size: int = IMAGE_SIZE
     """Camera image size (must match the base policy)."""
     max_steps: int | None = None
@@ -123,7 +127,7 @@ class StudyPlan:
             raise RobosteerError(f"arms {list(self.arms)}: give distinct arms from {', '.join(ARMS)}")
         if not self.demos or min(self.demos) < 2:
             raise RobosteerError(f"demos {list(self.demos)}: every demo count must be >= 2, e.g. 5,10,20")
-        for name in ("train_seeds", "episodes", "steps", "batch_size", "top_k", "lora_rank"):
+        for name in ("train_seeds", "episodes", "steps", "batch_size", "top_k", "lora_rank", "batch"):
             if getattr(self, name) < 1:
                 raise RobosteerError(f"{name} must be >= 1, got {getattr(self, name)}")
         bad = {a: lr for a, lr in self.lrs.items() if a not in ARM_LR or not lr > 0}

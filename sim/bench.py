@@ -1,6 +1,7 @@
-"""Speed of the sim suite: env steps per second with both cameras rendering and without rendering.
+"""Speed of the sim suites: Franka env steps per second with both cameras rendering and without rendering, and the
+cost of a Meta-World camera frame with and without LeRobot's shadows and reflections.
 
-python -c "import sim.bench as b; b.sim_steps_per_second()"
+python -m sim.bench     (or: python -c "import sim.bench as b; b.sim_steps_per_second(); b.metaworld_frame_ms()")
 """
 
 from __future__ import annotations
@@ -66,5 +67,38 @@ def sim_steps_per_second(
     return results
 
 
+def metaworld_frame_ms(
+    task: str = "metaworld/drawer-open", frames: int = 30, image_size: int = 96, verbose: bool = True
+) -> dict[str, float]:
+    """Milliseconds per rendered corner2 frame with LeRobot's lighting (shadows + reflections) and without it
+    (robosteer's default), timed in one run so the ratio holds on a busy machine; also the mean absolute pixel
+    difference of the two images of the same state (0-255)."""
+    from sim.suites import make_env
+
+    results, images = {}, {}
+    for label, lerobot_lighting in (("lerobot lighting", True), ("default (no shadows/reflections)", False)):
+        env = make_env(task, image_size=image_size, lerobot_lighting=lerobot_lighting, disable_env_checker=True)
+        env.reset(seed=0)
+        images[label] = env.unwrapped.observe()  # creates the renderer outside the timing
+        start = time.perf_counter()
+        for _ in range(frames):
+            env.unwrapped.observe()
+        results[label] = 1000 * (time.perf_counter() - start) / frames
+        env.close()
+    (lit, unlit), key = (
+        images.values(),
+        next(k for k in images[next(iter(images))] if k.startswith("observation.images")),
+    )
+    results["pixel difference"] = float(np.abs(lit[key].astype(int) - unlit[key].astype(int)).mean())
+    if verbose:
+        ms = [results[label] for label in images]
+        print(
+            f"sim {task} corner2 {image_size}x{image_size}: {ms[0]:.1f} ms/frame with LeRobot's lighting, "
+            f"{ms[1]:.1f} without ({ms[0] / ms[1]:.1f}x); mean pixel difference {results['pixel difference']:.1f}/255"
+        )
+    return results
+
+
 if __name__ == "__main__":
     sim_steps_per_second()
+    metaworld_frame_ms()

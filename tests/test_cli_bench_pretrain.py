@@ -128,3 +128,33 @@ def test_bench_flags_and_config_file_build_the_study(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     rerun = dataclasses.asdict(seen[-1])
     assert rerun == {**dataclasses.asdict(config), "out": again, "steps": 7}
+
+
+def test_bench_and_study_defaults_follow_the_suite(tmp_path):
+    """The suite decides a study's task, base policy, presets, unseen and forgetting tasks and demo noise; bare
+    Meta-World task names are qualified; an explicit choice wins."""
+    from robosteer.errors import RobosteerError
+    from robosteer.study import StudyConfig
+    from robosteer.study.plan import StudyPlan
+
+    franka = StudyConfig(out=tmp_path / "a")
+    assert (franka.task, franka.policy, franka.unseen_tasks) == ("place_cube", "embedded", ("pick_mug",))
+    assert franka.variations == ("none", "lighting", "distractors", "object_form", "paraphrase")
+    world = StudyConfig(out=tmp_path / "b", suite="metaworld")
+    assert (world.task, world.policy, world.variations, world.unseen_tasks) == (
+        "metaworld/drawer-open",
+        "embedded-metaworld",
+        ("none",),
+        (),
+    )
+    assert StudyConfig(out=tmp_path / "c", suite="metaworld", task="lever-pull").task == "metaworld/lever-pull"
+    with pytest.raises(RobosteerError, match="unknown task 'lever-pull' in suite franka"):
+        StudyConfig(out=tmp_path / "d", task="lever-pull")
+
+    plan = StudyPlan(task="metaworld/shelf-place")
+    assert (plan.policy, plan.demo_noise, len(plan.forgetting_tasks)) == ("embedded-metaworld", 0.3, 10)
+    assert "metaworld/reach" in plan.forgetting_tasks
+    franka_plan = StudyPlan()
+    assert (franka_plan.policy, franka_plan.demo_noise) == ("embedded", 0.01)
+    assert franka_plan.forgetting_tasks == ("pick_cube", "push_cube", "press_button")
+    assert StudyPlan(task="metaworld/shelf-place", forgetting_tasks=(), demo_noise=0.0).forgetting_tasks == ()

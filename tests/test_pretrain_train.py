@@ -118,5 +118,9 @@ def test_resume_refuses_other_settings_before_any_work(tmp_path):
 
     from robosteer.pretrain.pipeline import check_pretrain_resume
 
-    with pytest.raises(RobosteerError, match="holds no recorded dataset"):
-        check_pretrain_resume(replace(_config(tmp_path, 4), resume=True))
+    cfg = replace(_config(tmp_path, 4), resume=True)
+    with pytest.raises(RobosteerError, match="holds no finished recording"):
+        check_pretrain_resume(cfg)
+    (tmp_path / "dataset" / "meta").mkdir(parents=True)
+    (tmp_path / "dataset" / "meta" / "info.json").write_text("{}")
+    check_pretrain_resume(cfg)  # stopped after recording, before the first checkpoint: trains from step 0

@@ -416,16 +416,19 @@ RESUME_KEYS = ("steps", "batch_size", "lr", "seed")
 
 
 def check_pretrain_resume(cfg: PretrainConfig) -> None:
-    """With ``--resume``: refuse, before any work, a folder without a recording or a checkpoint, or a checkpoint
-    trained with other steps, batch size, learning rate or seed."""
+    """With ``--resume``: refuse, before any work, a folder without a finished recording, or a checkpoint trained
+    with other steps, batch size, learning rate or seed. A recording without a checkpoint (the run stopped before its
+    first checkpoint) trains from step 0 on that recording."""
     from robosteer.tuners.checkpoint import LATEST, read_checkpoint_state
 
     latest = cfg.out / "checkpoints" / LATEST
-    if not (cfg.out / "dataset" / "meta" / "info.json").is_file() or not (latest / "state.json").is_file():
+    if not (cfg.out / "dataset" / "meta" / "info.json").is_file():
         raise RobosteerError(
-            f"--resume: {cfg.out} holds no recorded dataset/ and checkpoints/latest to continue; pass the --out of "
-            "the interrupted run, or drop --resume to start one"
+            f"--resume: {cfg.out} holds no finished recording (dataset/) to continue from; pass the --out of the "
+            "interrupted run, or drop --resume to start one"
         )
+    if not (latest / "state.json").is_file():
+        return
     saved = read_checkpoint_state(latest).get("config") or {}
     now = training_config(cfg).to_dict()
     changed = [f"{key} {saved.get(key)} (now {now.get(key)})" for key in RESUME_KEYS if saved.get(key) != now.get(key)]

@@ -77,6 +77,12 @@ class SimNode(Node):
             raise RobosteerError("camera_names and camera_topics must have the same length")
         import sim
 
+        if p["task"].partition("/")[0] == "metaworld":
+            raise RobosteerError(
+                f"task {p['task']!r}: the ROS sim node runs the Franka suite only (it speaks joint states and joint "
+                "trajectories; Meta-World's Sawyer takes Cartesian hand moves); evaluate Meta-World tasks with "
+                "`robosteer eval --suite metaworld`"
+            )
         sim.env_id(p["task"])  # unknown task -> RobosteerError now, not on the sim thread
         self.env = None
         self.lock = threading.Lock()

@@ -66,3 +66,13 @@ def test_sim_waits_for_the_policy_and_resets_it_at_every_episode_start(ros_domai
         assert ros.wait_for(lambda: len(resets) >= 2, timeout=15), "a new episode resets the policy again"
         assert len(resets) == 2 and resets[1] >= steps, "the reset comes before the new episode's steps"
         assert sim.policy_resets == 2
+
+
+def test_sim_node_refuses_a_metaworld_task_with_the_fix(ros_domain_id):
+    from robosteer.errors import RobosteerError
+    from ros_nodes.sim_node import SimNode
+
+    with RosHarness(domain_id=ros_domain_id) as ros:
+        overrides = [Parameter("task", value="metaworld/drawer-open")]
+        with pytest.raises(RobosteerError, match="Franka suite only.*robosteer eval --suite metaworld"):
+            SimNode(context=ros.context, parameter_overrides=overrides)

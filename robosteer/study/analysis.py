@@ -106,12 +106,13 @@ def _pct(value: float) -> str:
 def render_markdown(results: dict) -> str:
     """results.md from results.json's content alone."""
     plan = results["plan"]
+    noise_unit = "action units of" if "/" in plan["task"] else "rad"  # Meta-World tasks are named metaworld/<task>
     lines = [
         f"# Study: {plan['task']} ({results['cells']} cells stored)",
         "",
         f"Arms {', '.join(plan['arms'])}; {plan['train_seeds']} training seeds; demos {', '.join(map(str, plan['demos']))}; "
         f"{plan['episodes']} evaluation episodes per seed (seeds {plan['eval_seed']}..); {plan['steps']} steps at "
-        f"batch {plan['batch_size']}; demos recorded with {plan['demo_noise']} rad execution noise.",
+        f"batch {plan['batch_size']}; demos recorded with {plan['demo_noise']} {noise_unit} execution noise.",
         "",
     ]
     gate = results.get("gate")

@@ -76,8 +76,9 @@ class SimNode(Node):
         if len(p["camera_names"]) != len(p["camera_topics"]):
             raise RobosteerError("camera_names and camera_topics must have the same length")
         import sim
+        from sim.suites import FRANKA, SUITES, split_task
 
-        if p["task"].partition("/")[0] == "metaworld":
+        if p["task"].partition("/")[0] in SUITES and split_task(p["task"])[0].name != FRANKA:
             raise RobosteerError(
                 f"task {p['task']!r}: the ROS sim node runs the Franka suite only (it speaks joint states and joint "
                 "trajectories; Meta-World's Sawyer takes Cartesian hand moves); evaluate Meta-World tasks with "

@@ -106,7 +106,9 @@ def _pct(value: float) -> str:
 def render_markdown(results: dict) -> str:
     """results.md from results.json's content alone."""
     plan = results["plan"]
-    noise_unit = "action units of" if "/" in plan["task"] else "rad"  # Meta-World tasks are named metaworld/<task>
+    from sim.suites import FRANKA, split_task
+
+    noise_unit = "rad" if split_task(plan["task"])[0].name == FRANKA else "action units of"
     lines = [
         f"# Study: {plan['task']} ({results['cells']} cells stored)",
         "",

@@ -34,11 +34,11 @@ deltas on the ranked heads' q/o slices, rank-16 LoRA on every VLM MLP linear, th
 release-noheads: the same recipe without the head slices."""
 ARM_METHOD = {"full": "full", "lora": "lora", "lora-matched": "lora"} | {a: "steer" for a in ARMS[4:]}
 ARM_LR = {"full": 3e-4} | {arm: 1e-3 for arm in ARMS[2:]}
+"""Peak learning rates per arm (override with ``lrs``); full finetuning of the small base needs ~3e-4."""
 RELEASE_ARMS = {"steer-release": True, "release-noheads": False}
 """The release-recipe arms and whether they train head slices."""
 RELEASE_RECIPE = {"head_rank": 16, "mlp_rank": 16, "train_action_projections": True}
 """The released recipe's settings (both release arms)."""
-"""Peak learning rates per arm (override with ``lrs``); full finetuning of the small base needs ~3e-4."""
 CONTRASTS: tuple[Contrast, ...] = (
     Contrast("steer", "steer-random", "does choosing the heads by their ranking matter?"),
     Contrast("steer", "lora-matched", "at equal trainable parameters, do head slices beat LoRA?"),

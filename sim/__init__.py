@@ -14,6 +14,7 @@ apply_env_defaults(RENDERING)
 
 from sim.registration import (  # noqa: E402
     ENV_IDS,
+    EXTRA_TASKS,
     HELDOUT_TASKS,
     PRETRAIN_TASKS,
     TASKS,
@@ -29,6 +30,7 @@ register_envs()
 
 __all__ = [
     "ENV_IDS",
+    "EXTRA_TASKS",
     "HELDOUT_TASKS",
     "PRETRAIN_TASKS",
     "RobotMjcf",

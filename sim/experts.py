@@ -234,12 +234,21 @@ class PressExpert(ScriptedExpert):
         ]
 
 
+class HoverExpert(ScriptedExpert):
+    """Open hand to 10 cm above the named bowl's centre, then hold."""
+
+    def phases(self):
+        xy = self.env.target_xy
+        return [Phase("above", np.append(xy, 0.10), OPEN, 0.012)]
+
+
 EXPERTS = {
     "pick_cube": PickExpert,
     "pick_mug": PickExpert,
     "place_cube": PlaceExpert,
     "push_cube": PushExpert,
     "press_button": PressExpert,
+    "reach_bowl": HoverExpert,
 }
 
 

@@ -13,6 +13,7 @@ _ENTRY = {
     "press_button": ("robosteer/PressButton-v0", "sim.tasks:PressButton", 100),
     "place_cube": ("robosteer/PlaceCube-v0", "sim.tasks:PlaceCube", 180),
     "pick_mug": ("robosteer/PickMug-v0", "sim.tasks:PickMug", 120),
+    "reach_bowl": ("robosteer/ReachBowl-v0", "sim.tasks:ReachBowl", 100),
 }
 TASKS: dict[str, str] = {name: entry[0] for name, entry in _ENTRY.items()}
 """Task name -> gymnasium id."""
@@ -23,6 +24,8 @@ MAX_EPISODE_STEPS: dict[str, int] = {name: entry[2] for name, entry in _ENTRY.it
 PRETRAIN_TASKS = ("pick_cube", "push_cube", "press_button")
 HELDOUT_TASKS = ("place_cube",)
 UNSEEN_TASKS = ("pick_mug",)
+EXTRA_TASKS = ("reach_bowl",)
+"""Tasks in none of the roles above: reach_bowl localises a goal receptacle, for pretraining a broader base."""
 
 
 def env_id(task: str) -> str:

@@ -1,6 +1,7 @@
 """The tabletop tasks: what is on the table, how it is sampled, the instruction, and success.
 
 Pretraining tasks: pick_cube, push_cube, press_button. Held out: place_cube. Unseen-task transfer: pick_mug.
+reach_bowl (move above the bowl named by its colour) localises a goal receptacle; no shipped base trains on it yet.
 ``info["labels"]`` has the same keys for every task (target_x/y is the object itself for pick tasks).
 """
 
@@ -13,8 +14,24 @@ from sim.layout import WORKSPACE_X, WORKSPACE_Y, place_free_body, sample_free_xy
 from sim.scene import OBJECT_HALF, TABLE_TOP_Z
 from sim.variations import COLOURS, FORMS, OBJECT_COLOURS
 
-FORM_WORDS = {"cube": "cube", "cylinder": "cylinder", "sphere": "ball", "mug": "mug", "button": "button"}
+FORM_WORDS = {"cube": "cube", "cylinder": "cylinder", "sphere": "ball", "mug": "mug", "button": "button", "bowl": "bowl"}
 NOMINAL_X, NOMINAL_Y = (0.45, 0.55), (-0.08, 0.08)
+BOWL_RGBA = (0.9, 0.9, 0.95, 1.0)
+"""The white of place_cube's bowl."""
+
+
+def bowl_mjcf(name: str, radius: float, xy: tuple[float, float]) -> str:
+    """A shallow bowl (a disc and 12 wall segments) as a mocap body, so that a reset can move it."""
+    rgba = " ".join(str(c) for c in BOWL_RGBA)
+    walls = "".join(
+        f'<geom type="box" pos="{radius * np.cos(a):.4f} {radius * np.sin(a):.4f} 0.018"'
+        f' euler="0 0 {a:.4f}" size="0.005 0.02 0.018" rgba="{rgba}"/>'
+        for a in np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    )
+    return (
+        f'<body name="{name}" mocap="true" pos="{xy[0]} {xy[1]} 0"><geom type="cylinder" pos="0 0 0.003"'
+        f' size="{radius} 0.003" rgba="{rgba}"/>{walls}</body>'
+    )
 
 
 class TabletopTask(FrankaTabletopEnv):
@@ -247,15 +264,7 @@ class PlaceCube(TabletopTask):
     nominal_bowl_y = (0.20, 0.26)
 
     def task_bodies(self):
-        walls = "".join(
-            f'<geom type="box" pos="{self.bowl_radius * np.cos(a):.4f} {self.bowl_radius * np.sin(a):.4f} 0.018"'
-            f' euler="0 0 {a:.4f}" size="0.005 0.02 0.018" rgba="0.9 0.9 0.95 1"/>'
-            for a in np.linspace(0, 2 * np.pi, 12, endpoint=False)
-        )
-        return (
-            f'<body name="bowl" mocap="true" pos="0.5 0.15 0"><geom type="cylinder" pos="0 0 0.003"'
-            f' size="{self.bowl_radius} 0.003" rgba="0.9 0.9 0.95 1"/>{walls}</body>'
-        )
+        return bowl_mjcf("bowl", self.bowl_radius, (0.5, 0.15))
 
     def _sample_task(self, rng):
         labels = self._place_object(rng)
@@ -275,3 +284,55 @@ class PlaceCube(TabletopTask):
         resting = pos[2] < 0.006 + self.object_half + 0.01
         released = self.gripper_width() > 2 * self.object_half + 0.01
         return bool(inside and resting and released)
+
+
+class ReachBowl(TabletopTask):
+    """Move the open hand above the bowl the instruction names by colour (another bowl is on the table too)."""
+
+    task_name = "reach_bowl"
+    uses_object = False
+    canonical = "move above the {colour} bowl"
+    train_paraphrases = (
+        "go to the {colour} bowl",
+        "hold the gripper over the {colour} bowl",
+        "move the hand above the {colour} bowl",
+        "reach over the {colour} bowl",
+    )
+    heldout_paraphrases = ("put the gripper above the {colour} bowl", "bring the gripper over the {colour} bowl")
+    bowl_radius = PlaceCube.bowl_radius
+    bowl_colours = ("white", *OBJECT_COLOURS)
+    """Colours a bowl may take; without the ``colour`` variation the named bowl is white, like place_cube's."""
+    hover_z = (0.04, 0.16)
+    """Heights [m] above the table at which the hand counts as above a bowl."""
+    hover_radius = 0.03
+    """Horizontal distance [m] from the named bowl's centre within which the hand counts as above it."""
+    bowl_y = (-0.25, 0.25)
+
+    def task_bodies(self):
+        return bowl_mjcf("bowl", self.bowl_radius, (0.5, 0.15)) + bowl_mjcf("other_bowl", self.bowl_radius, (0.5, -0.15))
+
+    def _sample_task(self, rng):
+        self.occupied = []
+        colours = self.bowl_colours if self.variations.colour else self.bowl_colours[:1]
+        colour = colours[int(rng.integers(len(colours)))]
+        others = [c for c in self.bowl_colours if c != colour]
+        other = others[int(rng.integers(len(others)))]
+        for body, name in (("bowl", colour), ("other_bowl", other)):
+            xy = sample_free_xy(rng, self.occupied, 0.09, x_range=WORKSPACE_X, y_range=self.bowl_y)
+            self.move_fixture(body, xy)
+            self._paint_body(body, name)
+            self.occupied.append((xy, 0.09))
+        self.target_xy, self.object_half, self.object_yaw = self.occupied[0][0], self.bowl_radius, 0.0
+        labels = self._appearance_labels(colour, "bowl", self.bowl_radius, self.target_xy, 0.0)
+        labels.update(target_x=labels["object_x"], target_y=labels["object_y"])
+        return {**labels, **self._sample_instruction(rng, colour, "bowl")}
+
+    def _paint_body(self, body: str, colour: str) -> None:
+        rgba = BOWL_RGBA if colour == "white" else (*COLOURS[colour], 1.0)
+        body_id = self.model.body(body).id
+        self.model.geom_rgba[self.model.geom_bodyid == body_id] = rgba
+
+    def _is_success(self):
+        tcp = self.tcp_pose()[0]
+        above = np.linalg.norm(tcp[:2] - self.target_xy) < self.hover_radius
+        return bool(above and self.hover_z[0] < tcp[2] - TABLE_TOP_Z < self.hover_z[1])

@@ -21,7 +21,8 @@ def test_check_env_passes(task):
 
 
 def test_registry_and_task_sets():
-    assert set(sim.PRETRAIN_TASKS) | set(sim.HELDOUT_TASKS) | set(sim.UNSEEN_TASKS) == set(sim.TASKS)
+    roles = (sim.PRETRAIN_TASKS, sim.HELDOUT_TASKS, sim.UNSEEN_TASKS, sim.EXTRA_TASKS)
+    assert set().union(*roles) == set(sim.TASKS) and sum(map(len, roles)) == len(sim.TASKS)
     assert sim.TASKS["pick_cube"] == "robosteer/PickCube-v0"
     assert {"none", "lighting", "distractors", "object_form", "position", "paraphrase"} <= set(sim.VARIATION_PRESETS)
     assert gym.spec("robosteer/PushCube-v0").max_episode_steps > 0
@@ -183,3 +184,40 @@ def test_place_cube_bowl_is_nominal_unless_positions_vary():
     (x0, x1), (y0, y1) = PlaceCube.nominal_bowl_x, PlaceCube.nominal_bowl_y
     assert ((nominal[:, 0] >= x0) & (nominal[:, 0] <= x1) & (nominal[:, 1] >= y0) & (nominal[:, 1] <= y1)).all()
     assert np.ptp(wide[:, 1]) > 2 * (y1 - y0) and (wide[:, 1] < y0).any()
+
+
+def test_reach_bowl_names_one_of_two_bowls_by_colour_and_succeeds_only_above_it():
+    env = gym.make(sim.TASKS["reach_bowl"], cameras=(), variations="colour")
+    seen = set()
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        u = env.unwrapped
+        colour = info["labels"]["colour_name"]
+        seen.add(colour)
+        assert u.instruction == f"move above the {colour} bowl"
+        target = np.array([info["labels"]["target_x"], info["labels"]["target_y"]])
+        other = u.data.mocap_pos[u.model.body_mocapid[u.model.body("other_bowl").id], :2]
+        assert np.linalg.norm(other - target) > 0.18  # two separate bowls
+        bowl_geoms = u.model.geom_bodyid == u.model.body("bowl").id
+        other_geoms = u.model.geom_bodyid == u.model.body("other_bowl").id
+        assert not np.allclose(u.model.geom_rgba[bowl_geoms][0], u.model.geom_rgba[other_geoms][0])
+        assert not u._is_success()  # the hand starts away from the bowl
+    assert len(seen) > 1
+    _, info = env.reset(seed=0, options={"variations": "none"})
+    assert info["labels"]["colour_name"] == "white"  # without the colour variation the named bowl is place_cube's
+
+
+def test_every_franka_instruction_word_is_in_the_base_vocabulary():
+    import re
+
+    from robosteer.policies.vlm_folder import vocabulary
+    from sim.tasks import FORM_WORDS, TabletopTask
+
+    known = set(vocabulary())
+    for task in sim.TASKS:
+        cls = gym.spec(sim.TASKS[task]).entry_point.split(":")[1]
+        task_cls = getattr(__import__("sim.tasks", fromlist=[cls]), cls)
+        assert issubclass(task_cls, TabletopTask)
+        for template in (task_cls.canonical, *task_cls.train_paraphrases, *task_cls.heldout_paraphrases):
+            text = template.format(colour="white", object=" ".join(FORM_WORDS.values()))
+            assert set(re.findall(r"[a-z]+", text)) <= known, (task, template)

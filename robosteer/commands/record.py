@@ -20,7 +20,7 @@ record_app = typer.Typer(help="Record demonstrations into a LeRobot dataset.", n
 def record_sim(
     task: str = typer.Option(
         ...,
-        help="Task name (pick_cube, push_cube, press_button, place_cube, pick_mug) or id; with --suite metaworld a "
+        help="Task name (pick_cube, push_cube, press_button, place_cube, pick_mug, reach_bowl) or id; with --suite metaworld a "
         "Meta-World ML10 task (e.g. drawer-open); metaworld/drawer-open names its suite itself.",
     ),
     suite: str = typer.Option(

@@ -43,7 +43,9 @@ LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 """QoS of the task topic: a subscriber that joins later still gets the current instruction."""
 
 PARAMETERS: dict[str, Param] = {
-    "task": Param("pick_cube", "sim task name (pick_cube, push_cube, press_button, place_cube, pick_mug, reach_bowl) or env id"),
+    "task": Param(
+        "pick_cube", "sim task name (pick_cube, push_cube, press_button, place_cube, pick_mug, reach_bowl) or env id"
+    ),
     "variations": Param("none", "variation preset(s) of the sim suite, e.g. none, lighting, distractors"),
     "seed": Param(0, "seed of the first episode; each reset adds 1"),
     "image_size": Param(96, "rendered image height = width"),

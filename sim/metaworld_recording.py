@@ -79,7 +79,7 @@ def record_metaworld_dataset(
 
 def _record(env, writer: EpisodeWriter, expert: MetaWorldExpert, n_episodes, seed, max_attempts, progress) -> None:
     """Attempts with seeds ``seed, seed + 1, ...`` until ``n_episodes`` succeeded; Ctrl-C keeps the saved ones."""
-    from rich.progress import Progress
+    from robosteer.progress import Progress
 
     saved, attempt = 0, 0
     try:

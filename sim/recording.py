@@ -115,7 +115,7 @@ def record_expert_episode(env, writer: EpisodeWriter, expert, episode_seed: int)
 def _record_expert(
     env, writer: EpisodeWriter, n_episodes: int, seed: int, noise_std: float, max_attempts: int, progress: bool
 ) -> None:
-    from rich.progress import Progress
+    from robosteer.progress import Progress
 
     expert = make_expert(env, noise_std=noise_std, seed=seed)
     saved, attempt = 0, 0

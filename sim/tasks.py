@@ -14,7 +14,14 @@ from sim.layout import WORKSPACE_X, WORKSPACE_Y, place_free_body, sample_free_xy
 from sim.scene import OBJECT_HALF, TABLE_TOP_Z
 from sim.variations import COLOURS, FORMS, OBJECT_COLOURS
 
-FORM_WORDS = {"cube": "cube", "cylinder": "cylinder", "sphere": "ball", "mug": "mug", "button": "button", "bowl": "bowl"}
+FORM_WORDS = {
+    "cube": "cube",
+    "cylinder": "cylinder",
+    "sphere": "ball",
+    "mug": "mug",
+    "button": "button",
+    "bowl": "bowl",
+}
 NOMINAL_X, NOMINAL_Y = (0.45, 0.55), (-0.08, 0.08)
 BOWL_RGBA = (0.9, 0.9, 0.95, 1.0)
 """The white of place_cube's bowl."""
@@ -309,7 +316,9 @@ class ReachBowl(TabletopTask):
     bowl_y = (-0.25, 0.25)
 
     def task_bodies(self):
-        return bowl_mjcf("bowl", self.bowl_radius, (0.5, 0.15)) + bowl_mjcf("other_bowl", self.bowl_radius, (0.5, -0.15))
+        return bowl_mjcf("bowl", self.bowl_radius, (0.5, 0.15)) + bowl_mjcf(
+            "other_bowl", self.bowl_radius, (0.5, -0.15)
+        )
 
     def _sample_task(self, rng):
         self.occupied = []

@@ -31,8 +31,8 @@ def convert_bag(
     from dataclasses import replace
 
     from rich.console import Console
-    from rich.progress import Progress
 
+    from robosteer.progress import Progress
     from robosteer.ros.bag_import import convert_bags
     from robosteer.ros.dataset import parse_labels
     from robosteer.ros.recording import RecordingConfig

@@ -270,7 +270,9 @@ def _run_batched(runner: BatchedEpisodeRunner, jobs: list[EpisodeJob], progress:
 @contextlib.contextmanager
 def _progress_bar(label: str | None, total: int, enabled: bool):
     """A rich progress bar over episodes; yields ``advance(records)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from robosteer.progress import Progress
 
     columns = (
         TextColumn("[bold]eval[/] {task.description}"),

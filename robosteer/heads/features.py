@@ -77,7 +77,9 @@ def load_batch(loader: FrameLoader, frames: FrameTable, positions: list[int]) ->
 
 def progress_bar(total: int, description: str, show: bool):
     """A transient rich progress bar and its task id (disabled when ``show`` is False)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from robosteer.progress import Progress
 
     progress = Progress(
         TextColumn("{task.description}"),

@@ -441,14 +441,9 @@ def check_pretrain_resume(cfg: PretrainConfig) -> None:
 
 def _progress_display():
     """The rich progress display of the recording, decoding and training phases."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from robosteer.progress import Progress
 
     columns = (
         TextColumn("{task.description}"),

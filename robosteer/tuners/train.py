@@ -397,7 +397,15 @@ def _progress(config: FinetuneConfig, start_step: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=config.steps, initial=start_step, desc=f"finetune ({config.method})", unit="step")
+    from robosteer.progress import tqdm_interval
+
+    return tqdm(
+        total=config.steps,
+        initial=start_step,
+        desc=f"finetune ({config.method})",
+        unit="step",
+        mininterval=tqdm_interval(),
+    )
 
 
 def _stop_on_nan(log, step: int, value: float, last_good: int | None, ckpt_root: Path, what: str = "loss"):

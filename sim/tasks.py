@@ -326,12 +326,13 @@ class ReachBowl(TabletopTask):
         colour = colours[int(rng.integers(len(colours)))]
         others = [c for c in self.bowl_colours if c != colour]
         other = others[int(rng.integers(len(others)))]
+        bowl_xy = {}
         for body, name in (("bowl", colour), ("other_bowl", other)):
-            xy = sample_free_xy(rng, self.occupied, 0.09, x_range=WORKSPACE_X, y_range=self.bowl_y)
-            self.move_fixture(body, xy)
+            bowl_xy[body] = sample_free_xy(rng, self.occupied, 0.09, x_range=WORKSPACE_X, y_range=self.bowl_y)
+            self.move_fixture(body, bowl_xy[body])
             self._paint_body(body, name)
-            self.occupied.append((xy, 0.09))
-        self.target_xy, self.object_half, self.object_yaw = self.occupied[0][0], self.bowl_radius, 0.0
+            self.occupied.append((bowl_xy[body], 0.09))
+        self.target_xy, self.object_half, self.object_yaw = bowl_xy["bowl"], self.bowl_radius, 0.0
         labels = self._appearance_labels(colour, "bowl", self.bowl_radius, self.target_xy, 0.0)
         labels.update(target_x=labels["object_x"], target_y=labels["object_y"])
         return {**labels, **self._sample_instruction(rng, colour, "bowl")}

@@ -211,13 +211,15 @@ def test_every_franka_instruction_word_is_in_the_base_vocabulary():
     import re
 
     from robosteer.policies.vlm_folder import vocabulary
+    from sim import tasks as task_classes
     from sim.tasks import FORM_WORDS, TabletopTask
+    from sim.variations import COLOURS
 
     known = set(vocabulary())
     for task in sim.TASKS:
         cls = gym.spec(sim.TASKS[task]).entry_point.split(":")[1]
-        task_cls = getattr(__import__("sim.tasks", fromlist=[cls]), cls)
+        task_cls = getattr(task_classes, cls)
         assert issubclass(task_cls, TabletopTask)
         for template in (task_cls.canonical, *task_cls.train_paraphrases, *task_cls.heldout_paraphrases):
-            text = template.format(colour="white", object=" ".join(FORM_WORDS.values()))
+            text = template.format(colour=" ".join(("white", *COLOURS)), object=" ".join(FORM_WORDS.values()))
             assert set(re.findall(r"[a-z]+", text)) <= known, (task, template)

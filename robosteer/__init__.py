@@ -10,7 +10,9 @@ __version__ = "0.1.0"
 def _import_numpy_with_ctrl_c_blocked() -> None:
     """Import numpy with SIGINT blocked in this thread, so the helper threads its BLAS starts inherit the block: a
     Ctrl-C then always reaches the main thread, and one that arrives while the main thread holds it (the evaluation's
-    fork-server start) is held there instead of being taken, and dropped, by a helper thread."""
+    fork-server start) is held there instead of being taken, and dropped, by a helper thread. It has to happen here,
+    at the package's import: the helper threads are created when numpy is first imported, and a thread's signal mask
+    is fixed when it is created."""
     import signal
     import sys
     import threading

@@ -62,6 +62,9 @@ def test_tiny_study_runs_every_arm_and_resumes_without_training(tiny_policy_dir,
     arms = results["by_demos"]["2"]["arms"]
     assert all(arms[a]["complete"] for a in plan.arms), arms
     assert arms["zero"]["cells_done"] == 1 and arms["steer"]["cells_done"] == 2
+    seed_rates = arms["steer"]["seed_rates"]
+    assert set(seed_rates) == {"0", "1"} and sum(seed_rates.values()) / 2 == pytest.approx(arms["steer"]["rate"])
+    assert (out / "plots" / "success_vs_demos.png").stat().st_size > 0  # one demo count: the per-seed strip
     assert set(arms["steer"]["forgetting"]) == {"press_button"}
     contrasts = {(c["a"], c["b"]): c for c in results["by_demos"]["2"]["contrasts"]}
     assert contrasts[("steer", "steer-random")]["verdict"] in ("better", "worse", "equivalent", "undecided")

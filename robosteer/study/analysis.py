@@ -59,6 +59,7 @@ def analyse(plan: StudyPlan, out: Path) -> dict:
             arms[arm] = {"cells_done": done, "complete": complete, "compute": _compute(records, arm, n)}
             if rows[arm]:
                 arms[arm].update(arm_interval(np.array(list(rows[arm].values()))), seeds_used=sorted(rows[arm]))
+                arms[arm]["seed_rates"] = {str(seed): float(np.mean(o)) for seed, o in sorted(rows[arm].items())}
                 arms[arm]["forgetting"] = _forgetting(plan, records, arm, n)
         by_demos[str(n)] = {"arms": arms, "contrasts": [_contrast(c, rows) for c in plan.contrasts()]}
     return {"plan": plan.to_dict(), "by_demos": by_demos, "gate": _gate(plan, by_demos), "cells": len(records)}
@@ -161,14 +162,30 @@ def render_markdown(results: dict) -> str:
 
 
 def plot_success_vs_demos(results: dict, path: Path) -> None:
-    """Success (with intervals) against the number of demos, one line per arm."""
+    """Success against the number of demos, one line per arm (95 % intervals); with one demo count, a strip per arm
+    instead: every training seed's success as a dot beside the pooled rate and its interval."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
     demos = sorted(int(n) for n in results["by_demos"])
+    fig, ax = plt.subplots(figsize=(6.5 if len(demos) == 1 else 5.5, 3.6))
+    if len(demos) == 1:
+        _seed_strip(ax, results["by_demos"][str(demos[0])]["arms"], results["plan"]["arms"])
+        title = f"{results['plan']['task']}, {demos[0]} demos: per-seed success (dots), pooled with 95 % CI"
+    else:
+        _lines_over_demos(ax, results, demos)
+        title = f"{results['plan']['task']}: success vs demos (95 % CI)"
+    ax.set_ylabel("success [%]")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _lines_over_demos(ax, results: dict, demos: list[int]) -> None:
     for arm in results["plan"]["arms"]:
         points = [(n, results["by_demos"][str(n)]["arms"][arm]) for n in demos]
         points = [(n, a) for n, a in points if "rate" in a]
@@ -182,11 +199,22 @@ def plot_success_vs_demos(results: dict, path: Path) -> None:
         ]
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=arm)
     ax.set_xlabel("demonstrations")
-    ax.set_ylabel("success [%]")
-    ax.set_ylim(-2, 102)
     ax.set_xticks(demos)
     ax.legend(fontsize=7)
-    ax.set_title(f"{results['plan']['task']}: success vs demos (95 % CI)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+
+def _seed_strip(ax, arms: dict, order: list[str]) -> None:
+    """One column per arm: per-seed rates as small dots (spread sideways by seed), the pooled rate with its
+    interval beside them."""
+    shown = [arm for arm in order if "rate" in arms[arm]]
+    for x, arm in enumerate(shown):
+        info = arms[arm]
+        seed_rates = [100 * r for r in info.get("seed_rates", {}).values()]
+        offsets = np.linspace(-0.25, -0.05, len(seed_rates)) if len(seed_rates) > 1 else np.array([-0.15])
+        ax.scatter(x + offsets, seed_rates, s=14, color="#777777", zorder=2)
+        rate, (low, high) = 100 * info["rate"], (100 * v for v in info["ci95"])
+        ax.errorbar([x + 0.12], [rate], yerr=[[rate - low], [high - rate]], fmt="o", color="#d62728", capsize=3)
+        ax.annotate(f"{rate:.0f}", (x + 0.2, rate), fontsize=7, va="center")
+    ax.set_xticks(range(len(shown)), shown, fontsize=8, rotation=20)
+    ax.set_xlim(-0.6, len(shown) - 0.4)
+    ax.grid(axis="y", alpha=0.3)

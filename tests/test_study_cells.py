@@ -118,3 +118,54 @@ def test_lanes_run_cells_in_parallel_processes_and_resume(tiny_policy_dir, tmp_p
     assert "zero" not in table["arms"] and (out / "lr-sweep" / "sweep.md").is_file()
     swept = json.loads((out / "lr-sweep" / "x0.5" / "cells" / "steer__demos2__seed0" / "cell.json").read_text())
     assert swept["inputs"]["lr"] == pytest.approx(0.5 * plan.lr("steer"))
+
+
+def test_dataset_fingerprint_is_the_demos_not_the_recording_machine(tmp_path):
+    """Re-recorded seeded demos hash the same even when the metadata a machine writes (image statistics, codec
+    details) differs; other demos hash differently."""
+    from robosteer.heads.dataset import dataset_identity, metadata_fingerprint, open_dataset
+    from sim.recording import record_dataset
+
+    def record(name: str, seed: int):
+        root = tmp_path / name
+        record_dataset("press_button", 2, root, seed=seed, image_size=32, use_videos=False, progress=False)
+        return root
+
+    first, again, other = record("a", 3), record("b", 3), record("c", 4)
+    stats = json.loads((again / "meta" / "stats.json").read_text())
+    image_key = next(k for k in stats if k.startswith("observation.images."))
+    stats[image_key]["mean"] = [[[0.123]]] * 3  # another renderer's image statistics
+    (again / "meta" / "stats.json").write_text(json.dumps(stats))
+
+    def fingerprint(root):
+        return dataset_identity(open_dataset(root), [0, 1])["fingerprint"]
+
+    assert fingerprint(first) == fingerprint(again) != fingerprint(other)
+    assert metadata_fingerprint(first, [0, 1]) != metadata_fingerprint(again, [0, 1])
+    assert dataset_identity(open_dataset(first), [0])["fingerprint"] != fingerprint(first)
+
+
+def test_cells_stored_with_the_metadata_hash_are_reused_and_upgraded(tiny_policy_dir, tmp_path):
+    from robosteer.study import cells
+    from robosteer.study.runner import run_plan
+
+    plan = _tiny_plan(tiny_policy_dir, arms=("zero", "full"), train_seeds=1)
+    out, console = tmp_path / "study", Console(quiet=True)
+    run_plan(plan, out, console)
+    path = out / "cells" / "full__demos2__seed0" / "cell.json"
+    stored = json.loads(path.read_text())
+    legacy_fp = cells.prepare_demos(plan, out, None, console)[2]["metadata_fingerprint"]
+    legacy = {**stored["inputs"], "dataset": legacy_fp}
+    kept = {"kept_from_the_stored_cell": True}
+    path.write_text(json.dumps({**stored, **kept, "inputs": legacy, "inputs_hash": cells._hash(legacy)}))
+
+    run_plan(plan, out, console)  # recognised: not trained again, rewritten with the portable hash
+    upgraded = json.loads(path.read_text())
+    assert upgraded["inputs_hash"] == stored["inputs_hash"] and upgraded["inputs"] == stored["inputs"]
+    assert upgraded["kept_from_the_stored_cell"] and upgraded["outcomes"] == stored["outcomes"]
+
+    other = {**legacy, "dataset": "0" * 16}  # a cell of some other dataset: trained again
+    path.write_text(json.dumps({**stored, **kept, "inputs": other, "inputs_hash": cells._hash(other)}))
+    run_plan(plan, out, console)
+    retrained = json.loads(path.read_text())
+    assert "kept_from_the_stored_cell" not in retrained and retrained["inputs_hash"] == stored["inputs_hash"]

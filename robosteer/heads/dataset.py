@@ -23,13 +23,21 @@ def open_dataset(root: str | Path):
 
 
 def dataset_identity(dataset, episodes: list[int]) -> dict:
-    """Name, size and a content hash of the metadata and chosen episodes (stable across copies of the folder)."""
+    """Name, size and a content hash of the demonstrations and the chosen episodes.
+
+    The hash covers what was demonstrated (every non-video column, the task strings, the features' names, shapes and
+    dtypes, fps), not how this machine encoded it: video codec details, image statistics and parquet bytes depend on
+    the recording machine's libraries and renderer, so the same seeded demos re-recorded elsewhere hash the same."""
     root = Path(dataset.root)
-    digest = hashlib.sha256()
-    for name in ("info.json", "stats.json", "tasks.parquet"):
-        path = root / "meta" / name
-        if path.exists():
-            digest.update(path.read_bytes())
+    digest = hashlib.sha256(json.dumps(_portable_meta(dataset), sort_keys=True).encode())
+    table = dataset.hf_dataset.data
+    for name in sorted(table.column_names):
+        if name in dataset.meta.video_keys or name in dataset.meta.image_keys:
+            continue
+        values = table.column(name).combine_chunks()
+        flat = values.flatten() if hasattr(values, "flatten") else values
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(flat.to_numpy(zero_copy_only=False)).tobytes())
     digest.update(json.dumps(episodes).encode())
     return {
         "name": root.name,
@@ -38,6 +46,27 @@ def dataset_identity(dataset, episodes: list[int]) -> dict:
         "n_frames_total": int(dataset.num_frames),
         "fingerprint": digest.hexdigest()[:16],
     }
+
+
+def _portable_meta(dataset) -> dict:
+    """The machine-independent part of the dataset's metadata: fps, tasks, and each feature's dtype/shape/names."""
+    features = {
+        key: {field: spec.get(field) for field in ("dtype", "shape", "names")}
+        for key, spec in dataset.meta.features.items()
+    }
+    return {"fps": dataset.meta.fps, "tasks": _task_names(dataset), "features": features}
+
+
+def metadata_fingerprint(root: str | Path, episodes: list[int]) -> str:
+    """The earlier, machine-dependent dataset hash (meta/info.json, stats.json, tasks.parquet bytes): study cells
+    stored with it are still recognised on the machine that recorded their dataset."""
+    digest = hashlib.sha256()
+    for name in ("info.json", "stats.json", "tasks.parquet"):
+        path = Path(root) / "meta" / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    digest.update(json.dumps(episodes).encode())
+    return digest.hexdigest()[:16]
 
 
 def _task_names(dataset) -> dict[int, str]:

@@ -35,7 +35,7 @@ def _hash(data: dict) -> str:
 def prepare_demos(plan: StudyPlan, out: Path, base, console) -> dict[int, dict]:
     """Per demo count: the recorded dataset, its ranking (top-k heads and the control draws' inputs) and the LoRA
     rank matching steer's trainable parameters. Reused when already on disk."""
-    from robosteer.heads.dataset import dataset_identity, open_dataset
+    from robosteer.heads.dataset import dataset_identity, metadata_fingerprint, open_dataset
 
     shared = {}
     for n in plan.demos:
@@ -49,9 +49,11 @@ def prepare_demos(plan: StudyPlan, out: Path, base, console) -> dict[int, dict]:
             console.print(f"ranking every head on {n} demos", markup=False)
             stages.rank(base, root, ranking_dir, top_k=plan.top_k, seed=0)
         dataset = open_dataset(root)
+        episodes = list(range(dataset.num_episodes))
         shared[n] = {
             "root": root,
-            "fingerprint": dataset_identity(dataset, list(range(dataset.num_episodes)))["fingerprint"],
+            "fingerprint": dataset_identity(dataset, episodes)["fingerprint"],
+            "metadata_fingerprint": metadata_fingerprint(root, episodes),
             "ranking": _read_json(ranking_dir / "heads.json"),
         }
     return shared
@@ -143,10 +145,23 @@ def cell_inputs(plan: StudyPlan, cell: Cell, base_fingerprint: str, data: dict, 
     return inputs
 
 
-def stored_cell(out: Path, cell: Cell, inputs: dict) -> dict | None:
-    """The stored result of ``cell`` if it was computed from exactly ``inputs``."""
-    stored = _read_json(out / "cells" / cell.name / CELL_FILE)
-    return stored if stored and stored.get("inputs_hash") == _hash(inputs) else None
+def stored_cell(out: Path, cell: Cell, inputs: dict, data: dict | None = None) -> dict | None:
+    """The stored result of ``cell`` if it was computed from exactly ``inputs``.
+
+    A cell stored with the earlier, machine-dependent dataset hash (``data["metadata_fingerprint"]``) of this very
+    dataset folder is recognised too, and rewritten with the portable hash so that it is reused on other machines."""
+    path = out / "cells" / cell.name / CELL_FILE
+    stored = _read_json(path)
+    if not stored:
+        return None
+    if stored.get("inputs_hash") == _hash(inputs):
+        return stored
+    legacy = data and inputs.get("dataset") and {**inputs, "dataset": data.get("metadata_fingerprint")}
+    if not legacy or stored.get("inputs_hash") != _hash(legacy):
+        return None
+    upgraded = {**stored, "inputs": inputs, "inputs_hash": _hash(inputs)}
+    _atomic_json(path, upgraded)
+    return upgraded
 
 
 def run_cell(

@@ -51,7 +51,7 @@ def _missing_cells(plan: StudyPlan, out: Path, console) -> list[tuple]:
 
     base = load_policy(plan.policy)
     shared = cells.prepare_demos(plan, out, base, console)
-    return [job for job in _cell_inputs(plan, base, shared) if not cells.stored_cell(out, job[0], job[1])]
+    return [job for job in _cell_inputs(plan, base, shared) if not cells.stored_cell(out, *job)]
 
 
 def _cell_inputs(plan: StudyPlan, base, shared: dict):
@@ -72,7 +72,7 @@ def run_cells(plan: StudyPlan, out: Path, names: list[str], console, lane: str =
 def _run_jobs(plan: StudyPlan, out: Path, jobs: list[tuple], console, lane: str = "") -> None:
     """Run ``(cell, inputs, data)`` jobs; without a lane, rewrite the results after each cell."""
     for cell, inputs, data in jobs:
-        if cells.stored_cell(out, cell, inputs):  # another process may have stored it meanwhile
+        if cells.stored_cell(out, cell, inputs, data):  # another process may have stored it meanwhile
             continue
         console.print(f"{lane}cell {cell.name}", markup=False)
         record = cells.run_cell(plan, cell, inputs, data, out, console, progress=not lane)

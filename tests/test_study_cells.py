@@ -169,3 +169,16 @@ def test_cells_stored_with_the_metadata_hash_are_reused_and_upgraded(tiny_policy
     run_plan(plan, out, console)
     retrained = json.loads(path.read_text())
     assert "kept_from_the_stored_cell" not in retrained and retrained["inputs_hash"] == stored["inputs_hash"]
+
+
+def test_time_left_comes_from_the_stored_cells_when_there_are_any():
+    from robosteer.study.runner import remaining_seconds
+
+    plan = StudyPlan(arms=("zero", "full", "steer"), train_seeds=2, demos=(5,))
+    todo = [c for c in plan.cells() if c.seed == 1]  # full and steer of seed 1
+    guess, basis = remaining_seconds(plan, todo, {}, lanes=1)
+    assert guess == pytest.approx(plan.estimate_seconds(todo)) and "rough guess" in basis
+    stored = {"zero__demos5__seed0": {"wall_s": 10.0}, "full__demos5__seed0": {"wall_s": 100.0}}
+    stored["steer__demos5__seed0"] = {"wall_s": 300.0}
+    measured, basis = remaining_seconds(plan, todo, stored, lanes=2)
+    assert measured == pytest.approx(2 * 200.0 / 2) and "2 stored trained cells" in basis

@@ -57,7 +57,9 @@ def study(
         "OUT/lr-sweep/ (reuses OUT's demos and ranking; the study's own seed-0 cells are the x1 column).",
     ),
     max_cells: int = typer.Option(None, "--max-cells", help="Run at most this many missing cells, then stop."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells, what is stored and an estimated time."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the cells, what is stored and the estimated time left."
+    ),
 ) -> None:
     """Compare adaptation arms on a held-out task with training seeds, paired hierarchical-bootstrap intervals and
     pre-declared contrasts. Every cell is stored with the hash of its inputs, so the study runs in parts."""
@@ -75,7 +77,7 @@ def study(
     if lr_sweep:
         _lr_sweep(plan, out, lr_sweep, console, lanes=lanes, dry_run=dry_run)
         return
-    describe(plan, out, console)
+    describe(plan, out, console, lanes=lanes)
     if dry_run:
         return
     results = run_plan(plan, out, console, max_cells=max_cells, lanes=lanes)  # saves the plan as OUT/plan.json

@@ -199,12 +199,14 @@ class StudyPlan:
     def contrasts(self) -> list[Contrast]:
         return [c for c in CONTRASTS if c.a in self.arms and c.b in self.arms]
 
-    def estimate_seconds(self, step_s: float = 0.15, episode_s: float = 4.0, cores: int = 2) -> float:
-        """Rough wall time on ``cores`` CPU cores (steps at ``step_s``, episodes at ``episode_s`` each, in
-        parallel over the cores)."""
+    def estimate_seconds(
+        self, cells: list[Cell] | None = None, step_s: float = 0.15, episode_s: float = 4.0, cores: int = 2
+    ) -> float:
+        """Rough wall time of ``cells`` (default: all) on ``cores`` CPU cores (steps at ``step_s``, episodes at
+        ``episode_s`` each, in parallel over the cores)."""
         episodes_per_cell = self.episodes + len(self.forgetting_tasks) * self.forgetting_episodes
         total = 0.0
-        for cell in self.cells():
+        for cell in self.cells() if cells is None else cells:
             total += 0 if cell.arm == "zero" else self.steps * step_s
             total += episodes_per_cell * episode_s / cores
         return total

@@ -10,22 +10,44 @@ from robosteer.study import analysis, cells
 from robosteer.study.plan import StudyPlan
 
 
-def describe(plan: StudyPlan, out: Path, console) -> None:
-    """The plan as the dry run prints it: cells, what is already stored, and an estimated time."""
-    stored = {p.parent.name for p in (out / "cells").glob(f"*/{cells.CELL_FILE}")} if out.is_dir() else set()
+def describe(plan: StudyPlan, out: Path, console, lanes: int = 1) -> None:
+    """The plan as the dry run prints it: cells, what is already stored, and an estimated time for the rest."""
+    stored = _stored_records(out)
     todo = [c for c in plan.cells() if c.name not in stored]
-    hours = plan.estimate_seconds() / 3600
     console.print(
         f"study of {plan.task}: {len(plan.cells())} cells ({len(todo)} not stored yet), arms {', '.join(plan.arms)}, "
         f"{plan.train_seeds} training seeds, demos {list(plan.demos)}, {plan.episodes} episodes per cell",
         markup=False,
     )
     console.print(f"contrasts: {'; '.join(f'{c.a} - {c.b}' for c in plan.contrasts()) or 'none'}", markup=False)
-    console.print(f"estimated time for the whole plan on 2 CPU cores: {hours:.1f} h", markup=False)
+    if todo:
+        seconds, basis = remaining_seconds(plan, todo, stored, lanes)
+        console.print(
+            f"estimated time for the {len(todo)} cells left in {lanes} lane(s): {seconds / 3600:.1f} h ({basis})",
+            markup=False,
+        )
     for cell in todo[:12]:
         console.print(f"  to run: {cell.name}", markup=False)
     if len(todo) > 12:
         console.print(f"  ... and {len(todo) - 12} more", markup=False)
+
+
+def _stored_records(out: Path) -> dict[str, dict]:
+    paths = (out / "cells").glob(f"*/{cells.CELL_FILE}") if out.is_dir() else []
+    return {p.parent.name: json.loads(p.read_text()) for p in paths}
+
+
+def remaining_seconds(plan: StudyPlan, todo: list, stored: dict[str, dict], lanes: int) -> tuple[float, str]:
+    """Wall time of the ``todo`` cells in ``lanes`` lanes, and what the estimate rests on: the mean wall time of the
+    stored trained cells when there are any (they ran on this kind of machine), else the plan's rough per-step and
+    per-episode guess."""
+    walls = [r["wall_s"] for name, r in stored.items() if not name.startswith("zero__") and r.get("wall_s")]
+    if not walls:
+        return plan.estimate_seconds(todo) / lanes, "a rough guess for 2 CPU cores"
+    per_cell = sum(walls) / len(walls)
+    zero = plan.estimate_seconds([c for c in todo if c.arm == "zero"])
+    trained = sum(1 for c in todo if c.arm != "zero")
+    return (trained * per_cell + zero) / lanes, f"from the mean wall time of {len(walls)} stored trained cells"
 
 
 def run_plan(plan: StudyPlan, out: Path, console, max_cells: int | None = None, lanes: int = 1) -> dict:

@@ -34,10 +34,8 @@ def dataset_identity(dataset, episodes: list[int]) -> dict:
     for name in sorted(table.column_names):
         if name in dataset.meta.video_keys or name in dataset.meta.image_keys:
             continue
-        values = table.column(name).combine_chunks()
-        flat = values.flatten() if hasattr(values, "flatten") else values
         digest.update(name.encode())
-        digest.update(np.ascontiguousarray(flat.to_numpy(zero_copy_only=False)).tobytes())
+        digest.update(np.ascontiguousarray(column_array(table, name)).tobytes())
     digest.update(json.dumps(episodes).encode())
     return {
         "name": root.name,
@@ -46,6 +44,16 @@ def dataset_identity(dataset, episodes: list[int]) -> dict:
         "n_frames_total": int(dataset.num_frames),
         "fingerprint": digest.hexdigest()[:16],
     }
+
+
+def column_array(table, name: str) -> np.ndarray:
+    """One column of a LeRobot dataset's arrow table as numpy: (T,) for scalars, (T, dim) for vector features."""
+    import pyarrow as pa
+
+    col = table.column(name).combine_chunks()
+    if pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type):
+        return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1)  # (T, dim)
+    return col.to_numpy(zero_copy_only=False)
 
 
 def _portable_meta(dataset) -> dict:
@@ -78,15 +86,10 @@ def frame_table(dataset, episodes: list[int], config: FrameConfig) -> tuple[Fram
     """The frames of the chosen episodes that heads are scored on, and the frame mode used (``auto`` resolved).
 
     An episode that yields no frame is a RobosteerError."""
-    import pyarrow as pa
-
     table = dataset.hf_dataset.data  # the arrow table: columnar reads, no per-row decoding
 
     def column(name: str) -> np.ndarray:
-        col = table.column(name).combine_chunks()
-        if pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type):
-            return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1)  # (T, dim)
-        return col.to_numpy(zero_copy_only=False)
+        return column_array(table, name)
 
     episode_of, global_index, task_index = column("episode_index"), column("index"), column("task_index")
     state_all, action_all = column(OBS_STATE), column(ACTION)

@@ -96,6 +96,14 @@ class PretrainConfig:
     """Continue an interrupted run in ``--out``: reuse its recorded ``dataset/`` and train on from
     ``checkpoints/latest`` (weights, optimizer, schedule, random state, batch order) to ``--steps``; the result is the
     uninterrupted run's. Give the same options as the first sitting."""
+    image_size: int | None = None
+    """Side [px] of the square image the vision encoder sees; cameras are resized with padding to it (default: the
+    base's, 48). Only for a new model: a checkpoint given by ``init_from`` keeps its own."""
+    patch_size: int | None = None
+    """Side [px] of a vision patch (default: the base's, 8)."""
+    pixel_shuffle: int | None = None
+    """The connector's pixel-shuffle factor: each camera gives (image_size / patch_size / pixel_shuffle)^2 tokens to
+    the VLM decoder (default: the base's, 2, i.e. 9 tokens at 48 px)."""
     spec: SmolVLASpec = field(default_factory=lambda: BASE_SPEC)
     """Model size and decoding settings."""
 
@@ -117,6 +125,23 @@ class PretrainConfig:
             raise RobosteerError(f"--noise-std must be >= 0 (got {self.noise_std})")
         if self.data is not None:
             require_lerobot_dataset(self.data)
+        self._apply_image_geometry()
+
+    def _apply_image_geometry(self) -> None:
+        """``image_size``/``patch_size``/``pixel_shuffle`` into the new model's spec (checked before any work)."""
+        given = {"image_size": self.image_size, "patch_size": self.patch_size, "scale_factor": self.pixel_shuffle}
+        given = {k: v for k, v in given.items() if v is not None}
+        if not given:
+            return
+        if self.init_from is not None:
+            raise RobosteerError(
+                "--image-size/--patch-size/--pixel-shuffle shape a new model, but --init-from continues a checkpoint "
+                "that has its own; drop one of them"
+            )
+        try:
+            self.spec = replace(self.spec, vlm=replace(self.spec.vlm, **given))
+        except ValueError as err:
+            raise RobosteerError(f"{err}; e.g. --image-size 96 --patch-size 16 --pixel-shuffle 1") from None
 
     def _resolve_suite_defaults(self) -> None:
         """The suite's tasks and variation presets where none are given; every task named with its suite."""
@@ -263,6 +288,7 @@ def write_model_card(
     n_frames: int,
     n_episodes: int,
     n_params: int,
+    geometry: tuple[int, int, int],
     wall: dict,
     results: list[dict],
     final_loss: float,
@@ -277,6 +303,8 @@ def write_model_card(
     suite = get_suite(cfg.suite)
     noise_unit = "rad" if suite.name == "franka" else "(action units)"
     spec = asdict(cfg.spec)
+    side, patch, shuffle = geometry
+    tokens = (side // patch // shuffle) ** 2
     if cfg.data:
         data_line = (
             f"{n_episodes} episodes ({n_frames} frames) of an existing dataset (`--data`), not recorded by this "
@@ -312,7 +340,7 @@ It is a base policy for robosteer to adapt (`--policy embedded` is the Franka on
 - {n_params / 1e6:.2f} M parameters; VLM decoder {spec["vlm"]["text_layers"]} layers x {spec["vlm"]["text_heads"]} heads
   (head_dim {spec["vlm"]["head_dim"]}, {spec["vlm"]["text_kv_heads"]} KV heads), action expert
   {spec["vlm"]["text_layers"]} layers x {spec["vlm"]["text_heads"]} heads, vision encoder {spec["vlm"]["vision_layers"]}
-  layers on {spec["vlm"]["image_size"]} px images ({spec["vlm"]["image_size"] // spec["vlm"]["patch_size"]}^2 patches);
+  layers on {side} px images ({side // patch}^2 patches of {patch} px, pixel shuffle {shuffle}: {tokens} tokens per camera);
   chunk {spec["chunk_size"]} actions, {spec["n_action_steps"]} executed per call, {spec["num_steps"]} denoising steps
 - tokenizer: word-level, fixed vocabulary generated in code (`robosteer/policies/vlm_folder.py`), folder `vlm/`
 
@@ -394,6 +422,7 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
         n_frames=len(demos),
         n_episodes=n_episodes,
         n_params=n_params,
+        geometry=image_geometry(policy),
         wall=wall,
         results=results,
         final_loss=sum(losses[-50:]) / len(losses[-50:]),
@@ -471,13 +500,14 @@ def _initial_policy(cfg: PretrainConfig, root: Path):
 
 
 def _decode_demos(root: Path, policy, cfg: PretrainConfig, progress):
-    """The demonstrations at ``root`` decoded to tensors at the VLM's image size, with the cameras the policy
-    reads."""
+    """The demonstrations at ``root`` decoded to tensors at the policy's image size, with the cameras it reads."""
     from robosteer.pretrain.data import load_demos
 
-    return load_demos(
-        root,
-        cfg.spec.vlm.image_size,
-        list(policy.image_keys),
-        progress,
-    )
+    return load_demos(root, image_geometry(policy)[0], list(policy.image_keys), progress)
+
+
+def image_geometry(policy) -> tuple[int, int, int]:
+    """(image side, patch side, pixel-shuffle factor) of a SmolVLA policy: a new model's spec or a checkpoint's."""
+    vlm_config = policy.model.model.vlm_with_expert.vlm.config
+    side = int(policy.model.config.resize_imgs_with_padding[0])
+    return side, int(vlm_config.vision_config.patch_size), int(vlm_config.scale_factor)

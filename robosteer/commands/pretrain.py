@@ -41,7 +41,10 @@ FLAGS = {
     "eval_max_steps": Flag(help="Cut evaluation episodes after this many steps (default: the task's own limit)."),
     "workers": Flag(help="Recording worker processes (0 = one per CPU core)."),
     "threads": Flag(help="torch CPU threads (1 is fastest on a busy 2-core machine)."),
-    "data": Flag(help="Reuse this recorded LeRobot dataset instead of recording.", parse=Path),
+    "data": Flag(
+        help="Reuse recorded LeRobot datasets instead of recording: one folder, or several comma-separated (trained "
+        "on together, normalised with their pooled statistics)."
+    ),
     "init_from": Flag(help="Continue training this checkpoint instead of random weights.", parse=Path),
 }
 """Where the pretrain flags differ from PretrainConfig's docstrings (today's wording is kept)."""
@@ -64,10 +67,11 @@ def pretrain(
     from robosteer.pretrain.pipeline import run_pretraining
     from robosteer.validation import check_out_path, read_dataset_info
 
-    data = options["data"]
-    check_out_path(out, {"--data": data, "--init-from": options["init_from"]})
-    if data is not None:
-        read_dataset_info(data)
+    data = options["data"] or ()
+    check_out_path(out, {"--init-from": options["init_from"]})
+    for root in data:
+        check_out_path(out, {"--data": root})
+        read_dataset_info(Path(root))
     cfg = options.build(out=out)
     command = "robosteer pretrain " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     policy_dir = run_pretraining(cfg, command)

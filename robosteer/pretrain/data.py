@@ -83,6 +83,51 @@ def load_demos(root: str | Path, image_size: int, image_keys: list[str], progres
     return InMemoryDemos(states, actions, images, _episode_ends(episodes), task_ids, list(tasks))
 
 
+def concat_demos(parts: list[InMemoryDemos]) -> InMemoryDemos:
+    """Several decoded datasets as one: frames appended in order, episode bounds shifted, tasks merged by text."""
+    if len(parts) == 1:
+        return parts[0]
+    tasks: dict[str, int] = {}
+    task_ids, ends, offset = [], [], 0
+    for part in parts:
+        remap = torch.tensor([tasks.setdefault(task, len(tasks)) for task in part.tasks])  # (T_part,) -> merged ids
+        task_ids.append(remap[part.task_ids])
+        ends.append(part.episode_end + offset)
+        offset += len(part)
+    return InMemoryDemos(
+        states=torch.cat([p.states for p in parts]),  # (N, 8)
+        actions=torch.cat([p.actions for p in parts]),  # (N, 8)
+        images={key: torch.cat([p.images[key] for p in parts]) for key in parts[0].images},  # (N, 3, S, S)
+        episode_end=torch.cat(ends),
+        task_ids=torch.cat(task_ids),
+        tasks=list(tasks),
+    )
+
+
+def pooled_metadata(roots: list[Path]):
+    """Features and normalisation statistics of several datasets trained on together: the features they share
+    (refused when they differ) and their pooled statistics (LeRobot's ``aggregate_stats``)."""
+    from types import SimpleNamespace
+
+    from lerobot.datasets.compute_stats import aggregate_stats
+
+    from robosteer.validation import open_lerobot_metadata
+
+    metas = [open_lerobot_metadata(root) for root in roots]
+    first = metas[0]
+    for root, meta in zip(roots[1:], metas[1:], strict=True):
+        if _shapes(meta.features) != _shapes(first.features) or meta.fps != first.fps:
+            raise RobosteerError(
+                f"--data {root} has other features or fps than {roots[0]}; train together only datasets recorded "
+                "with the same cameras, image size, state/action layout and fps"
+            )
+    return SimpleNamespace(features=first.features, stats=aggregate_stats([m.stats for m in metas]))
+
+
+def _shapes(features: dict) -> dict:
+    return {key: (f["dtype"], tuple(f["shape"])) for key, f in features.items()}
+
+
 def _episode_ends(episodes: torch.Tensor) -> torch.Tensor:
     """(N,) one-past-last frame index of each frame's episode (frames of an episode are contiguous)."""
     ep = episodes.numpy()

@@ -86,8 +86,9 @@ class PretrainConfig:
     """Recording worker processes (0 = one per CPU core; 1 = record in this process)."""
     threads: int = 1
     """torch CPU threads (1 is fastest on a shared 2-core machine: 2 threads spin-wait when the cores are busy)."""
-    data: Path | None = None
-    """Reuse an already recorded dataset instead of recording."""
+    data: tuple[str, ...] | None = None
+    """Reuse already recorded LeRobot datasets instead of recording; several are trained on together (same features
+    and fps), normalised with their pooled statistics."""
     init_from: Path | None = None
     """Continue training this checkpoint (same features) instead of starting from random weights."""
     save_every: int = 1000
@@ -123,8 +124,10 @@ class PretrainConfig:
             raise RobosteerError("--episodes-per-task, --steps and --batch-size must be >= 1")
         if self.noise_std < 0:
             raise RobosteerError(f"--noise-std must be >= 0 (got {self.noise_std})")
-        if self.data is not None:
-            require_lerobot_dataset(self.data)
+        if isinstance(self.data, str | Path):
+            self.data = (str(self.data),)
+        for root in self.data or ():
+            require_lerobot_dataset(root)
         self._apply_image_geometry()
 
     def _apply_image_geometry(self) -> None:
@@ -307,8 +310,9 @@ def write_model_card(
     tokens = (side // patch // shuffle) ** 2
     if cfg.data:
         data_line = (
-            f"{n_episodes} episodes ({n_frames} frames) of an existing dataset (`--data`), not recorded by this "
-            "run: see the earlier stage below for how they were recorded"
+            f"{n_episodes} episodes ({n_frames} frames) of {len(cfg.data)} existing dataset"
+            f"{'s' if len(cfg.data) > 1 else ''} (`--data`), not recorded by this run: see the command that recorded "
+            "them (an earlier stage's card)"
         )
     else:
         counts = ", ".join(f"{t} {n}" for t, n in zip(cfg.tasks, cfg.episodes_per_task, strict=True))
@@ -398,11 +402,11 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
     wall = {}
     with _progress_display() as progress:
         t0 = time.time()
-        root = _demos_root(cfg, progress)
+        roots = _demos_roots(cfg, progress)
         wall["record_s"] = time.time() - t0
         t0 = time.time()
-        policy = _initial_policy(cfg, root)
-        demos = _decode_demos(root, policy, cfg, progress)
+        policy = _initial_policy(cfg, roots)
+        demos = _decode_demos(roots, policy, progress)
         wall["decode_s"] = time.time() - t0
         n_episodes = int(demos.episode_end.unique().numel())
         progress.console.print(f"{policy}; {len(demos)} frames, {n_episodes} episodes, tasks {demos.tasks}")
@@ -430,14 +434,14 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
     return policy_dir
 
 
-def _demos_root(cfg: PretrainConfig, progress) -> Path:
+def _demos_roots(cfg: PretrainConfig, progress) -> list[Path]:
     """The demonstrations to train on: ``--data``, the run's own recording when resuming, else a new recording."""
     if cfg.data:
-        return Path(cfg.data)
+        return [Path(root) for root in cfg.data]
     if cfg.resume:
         check_pretrain_resume(cfg)
-        return cfg.out / "dataset"
-    return record_demos(cfg, progress)
+        return [cfg.out / "dataset"]
+    return [record_demos(cfg, progress)]
 
 
 RESUME_KEYS = ("steps", "batch_size", "lr", "seed")
@@ -484,9 +488,9 @@ def _progress_display():
     return Progress(*columns)
 
 
-def _initial_policy(cfg: PretrainConfig, root: Path):
+def _initial_policy(cfg: PretrainConfig, roots: list[Path]):
     """The policy training starts from: ``cfg.init_from`` with every weight made trainable, else a freshly
-    initialised SmolVLA of ``cfg.spec`` (normalisation statistics from the dataset at ``root``)."""
+    initialised SmolVLA of ``cfg.spec`` (normalisation statistics from the datasets at ``roots``, pooled)."""
     if cfg.init_from:
         from robosteer.policies.loading import load_policy
         from robosteer.policies.smolvla_builder import unfreeze_for_scratch_training
@@ -495,15 +499,17 @@ def _initial_policy(cfg: PretrainConfig, root: Path):
         unfreeze_for_scratch_training(policy.model)
         return policy
     from robosteer.policies.loading import make_smolvla
+    from robosteer.pretrain.data import pooled_metadata
 
-    return make_smolvla(cfg.spec, root, seed=cfg.seed)
+    return make_smolvla(cfg.spec, roots[0] if len(roots) == 1 else pooled_metadata(roots), seed=cfg.seed)
 
 
-def _decode_demos(root: Path, policy, cfg: PretrainConfig, progress):
-    """The demonstrations at ``root`` decoded to tensors at the policy's image size, with the cameras it reads."""
-    from robosteer.pretrain.data import load_demos
+def _decode_demos(roots: list[Path], policy, progress):
+    """The demonstrations at ``roots`` decoded to tensors at the policy's image size, with the cameras it reads."""
+    from robosteer.pretrain.data import concat_demos, load_demos
 
-    return load_demos(root, image_geometry(policy)[0], list(policy.image_keys), progress)
+    side = image_geometry(policy)[0]
+    return concat_demos([load_demos(root, side, list(policy.image_keys), progress) for root in roots])
 
 
 def image_geometry(policy) -> tuple[int, int, int]:

@@ -124,3 +124,20 @@ def test_resume_refuses_other_settings_before_any_work(tmp_path):
     (tmp_path / "dataset" / "meta").mkdir(parents=True)
     (tmp_path / "dataset" / "meta" / "info.json").write_text("{}")
     check_pretrain_resume(cfg)  # stopped after recording, before the first checkpoint: trains from step 0
+
+
+def test_resume_on_given_datasets_needs_no_recording_but_checks_the_schedule(tmp_path):
+    from dataclasses import replace
+
+    from robosteer.pretrain.pipeline import check_pretrain_resume
+    from robosteer.study.rank_bench import write_synthetic_demos
+
+    data = write_synthetic_demos(tmp_path / "demos", n_episodes=1, n_frames=6)
+    out = tmp_path / "out"
+    cfg = replace(_config(out, 4), data=(str(data),), resume=True)
+    check_pretrain_resume(cfg)  # --data gives the demonstrations: no dataset/ of its own is needed
+    latest = out / "checkpoints" / "latest"
+    latest.mkdir(parents=True)
+    (latest / "state.json").write_text(json.dumps({"step": 2, "config": {"steps": 4, "batch_size": 2, "lr": 5e-4}}))
+    with pytest.raises(RobosteerError, match="lr 0.0005"):
+        check_pretrain_resume(cfg)

@@ -436,10 +436,11 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
 
 def _demos_roots(cfg: PretrainConfig, progress) -> list[Path]:
     """The demonstrations to train on: ``--data``, the run's own recording when resuming, else a new recording."""
+    if cfg.resume:
+        check_pretrain_resume(cfg)
     if cfg.data:
         return [Path(root) for root in cfg.data]
     if cfg.resume:
-        check_pretrain_resume(cfg)
         return [cfg.out / "dataset"]
     return [record_demos(cfg, progress)]
 
@@ -449,13 +450,14 @@ RESUME_KEYS = ("steps", "batch_size", "lr", "seed")
 
 
 def check_pretrain_resume(cfg: PretrainConfig) -> None:
-    """With ``--resume``: refuse, before any work, a folder without a finished recording, or a checkpoint trained
+    """With ``--resume``: refuse, before any work, a folder without a finished recording (unless ``--data`` gives the
+    demonstrations), or a checkpoint trained
     with other steps, batch size, learning rate or seed. A recording without a checkpoint (the run stopped before its
     first checkpoint) trains from step 0 on that recording."""
     from robosteer.tuners.checkpoint import LATEST, read_checkpoint_state
 
     latest = cfg.out / "checkpoints" / LATEST
-    if not (cfg.out / "dataset" / "meta" / "info.json").is_file():
+    if not cfg.data and not (cfg.out / "dataset" / "meta" / "info.json").is_file():
         raise RobosteerError(
             f"--resume: {cfg.out} holds no finished recording (dataset/) to continue from; pass the --out of the "
             "interrupted run, or drop --resume to start one"

@@ -54,3 +54,12 @@ def test_all_failures_still_get_an_honest_upper_bound():
     zero = np.zeros((6, 50), dtype=int)  # a deterministic arm repeated per seed: 50 distinct episodes
     result = arm_interval(zero)
     assert result["rate"] == 0 and result["ci95"][0] == 0 and 0.05 < result["ci95"][1] < 0.09  # Wilson 0/50
+
+
+def test_an_interval_past_zero_around_a_small_effect_says_why_it_is_not_called():
+    small = {"effect": 0.07, "ci95": [0.01, 0.14], "verdict": "undecided", "margin": 0.10, "seeds": 16}
+    assert verdict(small["effect"], *small["ci95"]) == "undecided"
+    words = verdict_words("steer", "steer-random", small)
+    assert "excludes 0, but the difference is under the 10-point margin" in words
+    holds_zero = {**small, "ci95": [-0.01, 0.14]}
+    assert "excludes 0" not in verdict_words("steer", "steer-random", holds_zero)

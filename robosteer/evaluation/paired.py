@@ -107,7 +107,18 @@ def verdict_words(name_a: str, name_b: str, result: dict) -> str:
         "better": f"{name_a} beats {name_b}: {span} (decisive)",
         "worse": f"{name_a} loses to {name_b}: {span} (decisive)",
         "equivalent": f"{name_a} and {name_b} are equivalent within {margin:.0f} points: {span} (a decisive null)",
-        "undecided": f"{name_a} vs {name_b} is undecided: {span}; more seeds or episodes are needed",
+        "undecided": f"{name_a} vs {name_b} is undecided: {span}; {_why_undecided(pts, low, high, margin)}",
     }[result["verdict"]] + (
         " (one training seed cannot be called)" if result.get("seeds", MIN_SEEDS) < MIN_SEEDS else ""
     )
+
+
+def _why_undecided(effect: float, low: float, high: float, margin: float) -> str:
+    """Why a contrast (in points) calls nothing; says so when its interval excludes 0 around an effect under the
+    margin (a real but perhaps negligible difference)."""
+    if (low > 0 or high < 0) and abs(effect) < margin:
+        return (
+            f"the interval excludes 0, but the difference is under the {margin:.0f}-point margin and the interval "
+            "reaches past it; more seeds or episodes are needed"
+        )
+    return "more seeds or episodes are needed"

@@ -440,9 +440,7 @@ def _demos_roots(cfg: PretrainConfig, progress) -> list[Path]:
         check_pretrain_resume(cfg)
     if cfg.data:
         return [Path(root) for root in cfg.data]
-    if cfg.resume:
-        return [cfg.out / "dataset"]
-    return [record_demos(cfg, progress)]
+    return [cfg.out / "dataset"] if cfg.resume else [record_demos(cfg, progress)]
 
 
 RESUME_KEYS = ("steps", "batch_size", "lr", "seed")

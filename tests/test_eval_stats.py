@@ -1,11 +1,11 @@
-"""Wilson score interval against published values and its defining equation; config validation."""
+"""Wilson and Newcombe intervals against published values and their defining equations; config validation."""
 
 import math
 
 import pytest
 
 from robosteer.errors import RobosteerError
-from robosteer.evaluation import EvalConfig, PolicySource, parse_csv, wilson_interval
+from robosteer.evaluation import EvalConfig, PolicySource, difference_interval, parse_csv, wilson_interval
 from robosteer.evaluation.stats import Z_95
 
 
@@ -24,6 +24,30 @@ def test_wilson_matches_known_values(successes, trials, low, high):
     got_low, got_high = wilson_interval(successes, trials)
     assert got_low == pytest.approx(low, abs=1e-4)
     assert got_high == pytest.approx(high, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("counts", "low", "high"),
+    [  # Newcombe (1998), Statistics in Medicine 17:873, table II, method 10
+        ((56, 70, 48, 80), 0.0524, 0.3339),
+        ((9, 10, 3, 10), 0.1705, 0.8090),
+        ((5, 56, 0, 29), -0.0381, 0.1926),
+        ((0, 10, 0, 20), -0.1611, 0.2775),
+        ((0, 10, 0, 10), -0.2775, 0.2775),
+        ((10, 10, 0, 20), 0.6791, 1.0),
+        ((10, 10, 0, 10), 0.6075, 1.0),
+    ],
+)
+def test_difference_interval_matches_newcombe(counts, low, high):
+    got_low, got_high = difference_interval(*counts)
+    assert got_low == pytest.approx(low, abs=1e-4)
+    assert got_high == pytest.approx(high, abs=1e-4)
+
+
+def test_difference_interval_is_antisymmetric_and_holds_the_difference():
+    low, high = difference_interval(30, 50, 20, 50)
+    assert low < 0.2 < high
+    assert difference_interval(20, 50, 30, 50) == pytest.approx((-high, -low))
 
 
 @pytest.mark.parametrize(("successes", "trials"), [(1, 3), (7, 20), (33, 50), (499, 1000)])

@@ -10,7 +10,7 @@ Nothing here imports ``sim`` or ``mujoco`` at import time.
 from robosteer.evaluation.config import EMBEDDED, EXPERT, EvalConfig, PolicySource, parse_csv
 from robosteer.evaluation.report import CellResult, EvalResults
 from robosteer.evaluation.runner import evaluate, load_results
-from robosteer.evaluation.stats import wilson_interval
+from robosteer.evaluation.stats import difference_interval, wilson_interval
 
 __all__ = [
     "EMBEDDED",
@@ -22,5 +22,6 @@ __all__ = [
     "evaluate",
     "load_results",
     "parse_csv",
+    "difference_interval",
     "wilson_interval",
 ]

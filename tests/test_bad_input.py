@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from helpers.cli import run_cli
 from helpers.tiny_data import write_tiny_dataset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from robosteer.cli import main
 from robosteer.validation import _HEAD_NAME
 
 logging.getLogger("lerobot.utils.import_utils").setLevel(logging.ERROR)
@@ -63,21 +63,6 @@ def world(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ROBOSTEER_CACHE", str(tmp_path / "cache"))
-
-
-def run_cli(args: list[str]) -> tuple[int, str]:
-    """Run ``robosteer ARGS`` in this process; its exit status and everything it printed."""
-    import contextlib
-    import io
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    return code, buffer.getvalue()
 
 
 def checksums(*paths: Path) -> dict[str, str]:

@@ -3,13 +3,11 @@ and the margin rule; refusals name the problem before any output."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import pytest
+from helpers.cli import run_cli
 
-from robosteer.cli import main
 from robosteer.evaluation import difference_interval
 from robosteer.evaluation.compare import compare_cells, load_cells
 from robosteer.evaluation.report import EvalResults, summarize_cells
@@ -37,17 +35,6 @@ def write_pretrain_eval(folder, counts: dict[str, int], episodes: int = 50, seed
     rows = [summarize(episode_records(task, k, episodes, seed), task, "none", seed) for task, k in counts.items()]
     (folder / "eval.json").write_text(json.dumps(rows))
     return folder
-
-
-def run_cli(args: list[str]) -> tuple[int, str]:
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        try:
-            main(args)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else 1
-    return code, buffer.getvalue()
 
 
 def test_eval_and_pretrain_results_compare_cell_by_cell(tmp_path):

@@ -18,7 +18,7 @@ from robosteer.data import EpisodeWriter
 from robosteer.errors import RobosteerError
 from sim.metaworld_suite import ACTION_NAMES, STATE_NAMES, MetaWorldExpert
 from sim.metaworld_tasks import CAMERAS, FPS
-from sim.recording import record_expert_episode
+from sim.recording import check_hold_frames, record_expert_episode
 from sim.suites import METAWORLD, make_env, split_task
 
 ROBOT_TYPE = "sawyer"
@@ -54,30 +54,35 @@ def record_metaworld_dataset(
     noise_std: float = 0.0,
     max_attempts: int | None = None,
     progress: bool = True,
+    hold_frames: int = 0,
 ) -> Path:
     """Record ``n_episodes`` successful scripted episodes of a Meta-World task into the dataset at ``out``.
 
     ``task`` is ``drawer-open`` or ``metaworld/drawer-open``; attempt i resets with ``seed + i``; gives up after
     ``max_attempts`` (default 3 * n_episodes). ``noise_std`` perturbs the executed xyz move (see
-    :class:`~sim.metaworld_suite.MetaWorldExpert`); the clean action is recorded.
+    :class:`~sim.metaworld_suite.MetaWorldExpert`); the clean action is recorded. ``hold_frames``: frames recorded
+    after success (see :func:`sim.recording.record_expert_episode`).
     """
     _, name = split_task(task, METAWORLD)
     if n_episodes < 1:
         raise RobosteerError(f"--episodes must be at least 1 (got {n_episodes})")
     if noise_std < 0:
         raise RobosteerError(f"noise_std must be >= 0 (got {noise_std})")
+    check_hold_frames(hold_frames)
     features = metaworld_features(cameras, image_size, use_videos)
     writer = EpisodeWriter(out, features, fps=FPS, append=append, robot_type=ROBOT_TYPE)  # refuses a bad --out first
     env = make_env(name, METAWORLD, image_size=image_size, cameras=cameras)
     try:
         expert = MetaWorldExpert(env, noise_std=noise_std, seed=seed)
-        _record(env, writer, expert, n_episodes, seed, max_attempts or 3 * n_episodes, progress)
+        _record(env, writer, expert, n_episodes, seed, max_attempts or 3 * n_episodes, progress, hold_frames)
     finally:
         env.close()
     return Path(out)
 
 
-def _record(env, writer: EpisodeWriter, expert: MetaWorldExpert, n_episodes, seed, max_attempts, progress) -> None:
+def _record(
+    env, writer: EpisodeWriter, expert: MetaWorldExpert, n_episodes, seed, max_attempts, progress, hold
+) -> None:
     """Attempts with seeds ``seed, seed + 1, ...`` until ``n_episodes`` succeeded; Ctrl-C keeps the saved ones."""
     from robosteer.progress import Progress
 
@@ -90,7 +95,7 @@ def _record(env, writer: EpisodeWriter, expert: MetaWorldExpert, n_episodes, see
                     raise RobosteerError(
                         f"the expert succeeded in only {saved} of {attempt} attempts; raise max_attempts or lower --noise"
                     )
-                saved += record_expert_episode(env, writer, expert, seed + attempt)
+                saved += record_expert_episode(env, writer, expert, seed + attempt, hold)
                 attempt += 1
                 bar.update(job, completed=saved)
     except KeyboardInterrupt:

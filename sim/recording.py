@@ -44,13 +44,15 @@ def record_dataset(
     progress: bool = True,
     joint_prefix: str = "fr3_joint",
     robot_mjcf: str | Path | RobotMjcf | None = None,
+    hold_frames: int = 0,
 ) -> Path:
     """Record ``n_episodes`` successful episodes of ``task`` into the LeRobot dataset at ``out``; returns its path.
 
     ``teleop="expert"`` uses the scripted expert (failed attempts are discarded; gives up after ``max_attempts``,
     default 3 * n_episodes); ``keyboard``/``spacemouse`` open a viewer and let a person drive the arm (save/discard
     keys decide what is kept). ``input_source`` overrides the device (tests pass a scripted one). ``robot_mjcf`` loads
-    the arm + gripper from an MJCF file (checked before anything is written).
+    the arm + gripper from an MJCF file (checked before anything is written). ``hold_frames`` keeps recording the
+    expert that long after the task succeeds (see :func:`record_expert_episode`).
     """
     gym_id = env_id(task)
     config = parse_variations(variations)
@@ -60,6 +62,9 @@ def record_dataset(
         raise RobosteerError(f"--episodes must be at least 1 (got {n_episodes})")
     if noise_std < 0:
         raise RobosteerError(f"noise_std must be >= 0 (got {noise_std})")
+    check_hold_frames(hold_frames)
+    if hold_frames and teleop != "expert":
+        raise RobosteerError(f"--hold-frames applies to the scripted expert only, not --teleop {teleop}; drop it")
     robot = RobotSpec(joint_prefix=joint_prefix, mjcf=robot_mjcf)  # a bad robot file fails here, before any writing
     writer = EpisodeWriter(
         out,
@@ -79,7 +84,8 @@ def record_dataset(
     )
     try:
         if teleop == "expert" and input_source is None:
-            _record_expert(env, writer, n_episodes, seed, noise_std, max_attempts or 3 * n_episodes, progress)
+            attempts = max_attempts or 3 * n_episodes
+            _record_expert(env, writer, n_episodes, seed, noise_std, attempts, progress, hold_frames)
         else:
             from sim.teleop import make_input_source, teleop_episodes
 
@@ -94,9 +100,18 @@ def record_dataset(
     return Path(out)
 
 
-def record_expert_episode(env, writer: EpisodeWriter, expert, episode_seed: int) -> bool:
+def check_hold_frames(hold_frames: int) -> None:
+    if hold_frames < 0:
+        raise RobosteerError(f"--hold-frames must be >= 0 (got {hold_frames}); 0 stops each episode at its success")
+
+
+def record_expert_episode(env, writer: EpisodeWriter, expert, episode_seed: int, hold_frames: int = 0) -> bool:
     """One scripted attempt of any suite's env: the clean expert action is recorded, the perturbed one executed; saved
-    when the env reports success (``info["is_success"]``), else discarded. Returns whether it was saved."""
+    when the env reports success (``info["is_success"]``), else discarded. Returns whether it was saved.
+
+    The env ends an episode on its first successful step, so the demos never show the goal reached, nor the way
+    back to it from just past it; ``hold_frames`` more frames of the expert holding its goal (noise still on, labels
+    clean) show both. The episode stops early at the env's time limit."""
     obs, info = env.reset(seed=episode_seed)
     expert.reset()
     done = False
@@ -108,12 +123,26 @@ def record_expert_episode(env, writer: EpisodeWriter, expert, episode_seed: int)
     if not info["is_success"]:
         writer.discard_episode()
         return False
-    writer.save_episode({**info["labels"], "seed": episode_seed, "teleop": "expert", "success": True})
+    labels = info["labels"]
+    for _ in range(hold_frames if not truncated else 0):
+        action = expert.act(obs, info)
+        writer.add_frame(obs, action, info["task"])
+        obs, _, _, truncated, info = env.step(expert.perturb(action))
+        if truncated:
+            break
+    writer.save_episode({**labels, "seed": episode_seed, "teleop": "expert", "success": True})
     return True
 
 
 def _record_expert(
-    env, writer: EpisodeWriter, n_episodes: int, seed: int, noise_std: float, max_attempts: int, progress: bool
+    env,
+    writer: EpisodeWriter,
+    n_episodes: int,
+    seed: int,
+    noise_std: float,
+    max_attempts: int,
+    progress: bool,
+    hold_frames: int = 0,
 ) -> None:
     from robosteer.progress import Progress
 
@@ -129,6 +158,6 @@ def _record_expert(
                 )
             episode_seed = seed + attempt
             attempt += 1
-            if record_expert_episode(env, writer, expert, episode_seed):
+            if record_expert_episode(env, writer, expert, episode_seed, hold_frames):
                 saved += 1
                 bar.advance(job)

@@ -172,9 +172,11 @@ def record_expert_dataset(
     use_videos: bool = True,
     append: bool = False,
     progress: bool = True,
+    hold_frames: int = 0,
 ) -> Path:
     """Scripted-expert demonstrations of a task of any suite into the LeRobot dataset ``out`` (failed attempts are
-    discarded, labels are the clean expert actions, ``noise_std`` perturbs the executed ones)."""
+    discarded, labels are the clean expert actions, ``noise_std`` perturbs the executed ones, ``hold_frames`` more
+    frames after each success show the goal held)."""
     owner, name = split_task(task)
     if owner.name == METAWORLD:
         from sim.metaworld_recording import record_metaworld_dataset
@@ -184,7 +186,7 @@ def record_expert_dataset(
         return Path(
             record_metaworld_dataset(
                 name, n_episodes, out, seed=seed, image_size=image_size, append=append, use_videos=use_videos,
-                noise_std=noise_std, progress=progress,
+                noise_std=noise_std, progress=progress, hold_frames=hold_frames,
             )
         )  # fmt: skip
     from sim.recording import record_dataset
@@ -192,6 +194,6 @@ def record_expert_dataset(
     return Path(
         record_dataset(
             name, n_episodes, out, teleop="expert", variations=variations, seed=seed, image_size=image_size,
-            append=append, use_videos=use_videos, noise_std=noise_std, progress=progress,
+            append=append, use_videos=use_videos, noise_std=noise_std, progress=progress, hold_frames=hold_frames,
         )
     )  # fmt: skip

@@ -152,3 +152,29 @@ def test_cli_record_sim(tmp_path):
     assert good.exit_code == 0, good.output
     assert "1 episodes" in good.output
     assert LeRobotDataset("robosteer/cli", root=tmp_path / "cli").meta.image_keys
+
+
+def test_hold_frames_extend_each_demo_past_success_with_the_goal_held(tmp_path):
+    plain = record_dataset("reach_bowl", 2, tmp_path / "plain", image_size=32, use_videos=False, progress=False)
+    held = record_dataset(
+        "reach_bowl", 2, tmp_path / "held", image_size=32, use_videos=False, progress=False, hold_frames=15
+    )
+    plain_ds, held_ds = (LeRobotDataset("robosteer/r", root=root) for root in (plain, held))
+    for episode in range(2):
+        p_from, p_to = (plain_ds.meta.episodes[k][episode] for k in ("dataset_from_index", "dataset_to_index"))
+        h_from, h_to = (held_ds.meta.episodes[k][episode] for k in ("dataset_from_index", "dataset_to_index"))
+        assert h_to - h_from == p_to - p_from + 15
+        # the same demo up to its success (no noise: the same trajectory), then the expert holds still
+        first = [plain_ds[i][ACTION].numpy() for i in (p_from, p_to - 1)]
+        assert np.allclose(first, [held_ds[i][ACTION].numpy() for i in (h_from, h_from + p_to - p_from - 1)])
+        tail = np.stack([held_ds[i][ACTION].numpy() for i in range(h_to - 5, h_to)])
+        assert np.abs(tail - tail[-1]).max() < 1e-3
+    assert read_episode_labels(plain) == read_episode_labels(held)
+
+
+def test_bad_hold_frames_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(RobosteerError, match="--hold-frames must be >= 0"):
+        record_dataset("reach_bowl", 1, tmp_path / "a", hold_frames=-1, progress=False)
+    with pytest.raises(RobosteerError, match="scripted expert only"):
+        record_dataset("reach_bowl", 1, tmp_path / "b", teleop="keyboard", hold_frames=5, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -48,6 +48,11 @@ def record_sim(
         "action units of 1 cm); the clean expert target is recorded (DART-style: the demos show corrections from "
         "off-path states).",
     ),
+    hold_frames: int = typer.Option(
+        0,
+        help="Scripted expert: frames recorded after each success, the goal held (0 = stop at success, where the "
+        "env ends the episode); the demos then show the goal reached and the way back to it.",
+    ),
     joint_prefix: str = typer.Option("fr3_joint", help="Joint names: fr3_joint (FR3 limits) or panda_joint."),
     robot_mjcf: Path = typer.Option(
         None, help="Arm + gripper MJCF file to use instead of the built-in model (e.g. menagerie's panda.xml)."
@@ -71,7 +76,7 @@ def record_sim(
         franka_only = {"--teleop": teleop != "expert", "--variations": variations != "none"}
         franka_only |= {"--joint-prefix": joint_prefix != "fr3_joint", "--robot-mjcf": robot_mjcf is not None}
         root = _record_other_suite(
-            task, suite, episodes, out, seed, fps, image_size, append, videos, noise, franka_only
+            task, suite, episodes, out, seed, fps, image_size, append, videos, noise, hold_frames, franka_only
         )
         _print_summary(root)
         return
@@ -87,13 +92,16 @@ def record_sim(
         append=append,
         use_videos=videos,
         noise_std=noise,
+        hold_frames=hold_frames,
         joint_prefix=joint_prefix,
         robot_mjcf=RobotMjcf(str(robot_mjcf), joint_prefix=robot_mjcf_joint_prefix) if robot_mjcf else None,
     )
     _print_summary(root)
 
 
-def _record_other_suite(task, suite, episodes, out, seed, fps, image_size, append, videos, noise, franka_only) -> Path:
+def _record_other_suite(
+    task, suite, episodes, out, seed, fps, image_size, append, videos, noise, hold_frames, franka_only
+) -> Path:
     """Record a Meta-World task with its scripted expert; the Franka-only options must keep their defaults."""
     from robosteer.errors import RobosteerError
     from sim.metaworld_recording import record_metaworld_dataset
@@ -107,8 +115,9 @@ def _record_other_suite(task, suite, episodes, out, seed, fps, image_size, appen
     if fps not in (None, METAWORLD_FPS):
         raise RobosteerError(f"--fps {fps}: {owner.name} runs at {METAWORLD_FPS} Hz only; drop --fps")
     return record_metaworld_dataset(
-        name, episodes, out, seed=seed, image_size=image_size, append=append, use_videos=videos, noise_std=noise
-    )
+        name, episodes, out, seed=seed, image_size=image_size, append=append, use_videos=videos, noise_std=noise,
+        hold_frames=hold_frames,
+    )  # fmt: skip
 
 
 def _print_summary(root: Path) -> None:

@@ -61,6 +61,9 @@ class PretrainConfig:
     """Scripted-expert demonstrations recorded per task: one count for every task, or one count per task."""
     noise_std: float = 0.0
     """Std [rad] of Gaussian noise on the executed joint targets while recording (the clean target is the label)."""
+    hold_frames: int = 0
+    """Frames recorded after each demo succeeds, the expert holding its goal (0 = stop at success, where the env
+    ends the episode): the demos then show the goal reached and the way back to it from just past it."""
     variations: tuple[str, ...] | None = None
     """Variation presets cycled over the episodes of each task (default: the suite's; franka: none, none, colour =
     2/3 nominal, 1/3 random object colour; metaworld: none)."""
@@ -124,6 +127,8 @@ class PretrainConfig:
             raise RobosteerError("--episodes-per-task, --steps and --batch-size must be >= 1")
         if self.noise_std < 0:
             raise RobosteerError(f"--noise-std must be >= 0 (got {self.noise_std})")
+        if self.hold_frames < 0:
+            raise RobosteerError(f"--hold-frames must be >= 0 (got {self.hold_frames}); 0 stops demos at success")
         if isinstance(self.data, str | Path):
             self.data = (str(self.data),)
         for root in self.data or ():
@@ -169,7 +174,7 @@ def record_demos(cfg: PretrainConfig, progress=None) -> Path:
 
     from robosteer.pretrain.recording import record_jobs, recording_jobs
 
-    jobs = recording_jobs(cfg.tasks, cfg.episodes_per_task, cfg.variations, cfg.seed, cfg.noise_std)
+    jobs = recording_jobs(cfg.tasks, cfg.episodes_per_task, cfg.variations, cfg.seed, cfg.noise_std, cfg.hold_frames)
     workers = min(len(jobs), cfg.workers or os.cpu_count() or 1)
     bar = progress.add_task(f"recording demonstrations ({workers} workers)", total=len(jobs)) if progress else None
     on_done = (lambda job: progress.advance(bar)) if bar is not None else None  # the first task id is 0
@@ -321,6 +326,7 @@ def write_model_card(
             f"{' + '.join(suite.cameras)} camera{'s' if len(suite.cameras) > 1 else ''}) of\n"
             f"  {counts} episodes; variation presets cycled: {', '.join(cfg.variations)}; execution noise "
             f"{cfg.noise_std} {noise_unit} (clean labels)"
+            + (f"; {cfg.hold_frames} frames recorded past each success, the goal held" if cfg.hold_frames else "")
         )
     title = "robosteer embedded base policy" if suite.name == "franka" else f"robosteer {suite.name} base policy"
     text = f"""# {title} (SmolVLA, pretrained from scratch)

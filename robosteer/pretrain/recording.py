@@ -28,10 +28,16 @@ class RecordingJob:
     episodes: int
     seed: int
     noise_std: float = 0.0
+    hold_frames: int = 0
 
 
 def recording_jobs(
-    tasks: tuple[str, ...], counts: tuple[int, ...], presets: tuple[str, ...], seed: int, noise_std: float
+    tasks: tuple[str, ...],
+    counts: tuple[int, ...],
+    presets: tuple[str, ...],
+    seed: int,
+    noise_std: float,
+    hold_frames: int = 0,
 ) -> list[RecordingJob]:
     """Each task's episodes split evenly over the presets (the first preset takes the remainder)."""
     jobs = []
@@ -41,7 +47,7 @@ def recording_jobs(
         for v_index, (preset, n) in enumerate(zip(presets, share, strict=True)):
             if n:
                 job_seed = seed * 1_000_003 + t_index * 10_007 + v_index * 1_009
-                jobs.append(RecordingJob(task, preset, n, job_seed, noise_std))
+                jobs.append(RecordingJob(task, preset, n, job_seed, noise_std, hold_frames))
     return jobs
 
 
@@ -50,7 +56,7 @@ def _record(job: RecordingJob, root: Path, append: bool) -> Path:
 
     return record_expert_dataset(
         job.task, job.episodes, root, seed=job.seed, noise_std=job.noise_std, variations=job.preset, append=append,
-        use_videos=False, progress=False,
+        use_videos=False, progress=False, hold_frames=job.hold_frames,
     )  # fmt: skip
 
 

@@ -1,0 +1,58 @@
+"""Where failed reach_bowl episodes of a `robosteer eval` ended: above the named bowl but too low or high, over the
+other bowl, or off by some centimetres. Rebuilds each episode's scene from its seed and places the arm at the
+recorded final joint state.
+
+    python docs/results/franka-reach-probe/where_it_ends.py EVAL_OUT [EVAL_OUT ...]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from sim.scene import TABLE_TOP_Z
+from sim.suites import make_env
+
+
+def final_hand(env, seed: int, final_state: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hand xyz above the table, named bowl xy, other bowl xy) of one episode."""
+    task = env.unwrapped  # past gymnasium's checker: no images are rendered
+    task.reset(seed=seed)
+    task.data.qpos[task.ids.arm_qpos] = final_state[:7]
+    mujoco.mj_kinematics(task.model, task.data)
+    hand = task.tcp_pose()[0] - np.array([0.0, 0.0, TABLE_TOP_Z])
+    return hand, np.asarray(task.target_xy), task.data.xpos[task.model.body("other_bowl").id][:2].copy()
+
+
+def classify(hand: np.ndarray, named: np.ndarray, other: np.ndarray, task) -> str:
+    off_named, off_other = np.linalg.norm(hand[:2] - named), np.linalg.norm(hand[:2] - other)
+    if off_named < task.hover_radius:
+        return "above the named bowl, too low" if hand[2] <= task.hover_z[0] else "above the named bowl, too high"
+    if off_other < task.bowl_radius:
+        return "over the other bowl"
+    if off_named < task.bowl_radius:
+        return "over the named bowl, 3-7 cm from its centre"
+    return "elsewhere"
+
+
+def main(folders: list[str]) -> None:
+    env = make_env("reach_bowl")
+    env.unwrapped.render_images = False  # only the scene layout and kinematics are needed
+    for folder in folders:
+        episodes = json.loads((Path(folder) / "results.json").read_text())["episodes"]
+        counts: dict[str, int] = {}
+        for episode in episodes:
+            if episode["success"]:
+                continue
+            where = classify(*final_hand(env, episode["seed"], episode["final_state"]), env.unwrapped)
+            counts[where] = counts.get(where, 0) + 1
+        failed = sum(counts.values())
+        print(f"{folder}: {failed} of {len(episodes)} failed; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

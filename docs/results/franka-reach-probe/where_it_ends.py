@@ -1,5 +1,5 @@
 """Where failed reach_bowl episodes of a `robosteer eval` ended: above the named bowl but too low or high, over the
-other bowl, or off by some centimetres. Rebuilds each episode's scene from its seed and places the arm at the
+other bowl, off by some centimetres, or past the far edge of the workspace where bowls are placed. Rebuilds each episode's scene from its seed and places the arm at the
 recorded final joint state.
 
     python docs/results/franka-reach-probe/where_it_ends.py EVAL_OUT [EVAL_OUT ...]
@@ -14,6 +14,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from sim.layout import WORKSPACE_X
 from sim.scene import TABLE_TOP_Z
 from sim.suites import make_env
 
@@ -36,6 +37,8 @@ def classify(hand: np.ndarray, named: np.ndarray, other: np.ndarray, task) -> st
         return "over the other bowl"
     if off_named < task.bowl_radius:
         return "over the named bowl, 3-7 cm from its centre"
+    if hand[0] > WORKSPACE_X[1]:
+        return "past the workspace's far edge"
     return "elsewhere"
 
 

@@ -1,5 +1,7 @@
 """Where failed reach_bowl episodes of a `robosteer eval` ended: above the named bowl but too low or high, over the
-other bowl, off by some centimetres, or past the far edge of the workspace where bowls are placed. Rebuilds each episode's scene from its seed and places the arm at the
+other bowl, off by some centimetres, or past the far edge of the workspace where bowls are placed; and, over all
+episodes, how far the final hand position follows the named bowl (slope of hand on bowl per axis: 1 = goes to
+the bowl, 0 = goes to the same place whatever the bowl). Rebuilds each episode's scene from its seed and places the arm at the
 recorded final joint state.
 
     python docs/results/franka-reach-probe/where_it_ends.py EVAL_OUT [EVAL_OUT ...]
@@ -48,13 +50,22 @@ def main(folders: list[str]) -> None:
     for folder in folders:
         episodes = json.loads((Path(folder) / "results.json").read_text())["episodes"]
         counts: dict[str, int] = {}
+        hands, bowls = [], []
         for episode in episodes:
-            if episode["success"]:
-                continue
-            where = classify(*final_hand(env, episode["seed"], episode["final_state"]), env.unwrapped)
-            counts[where] = counts.get(where, 0) + 1
-        failed = sum(counts.values())
-        print(f"{folder}: {failed} of {len(episodes)} failed; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+            hand, named, other = final_hand(env, episode["seed"], episode["final_state"])
+            hands.append(hand[:2])
+            bowls.append(named)
+            if not episode["success"]:
+                where = classify(hand, named, other, env.unwrapped)
+                counts[where] = counts.get(where, 0) + 1
+        hands, bowls = np.array(hands), np.array(bowls)  # (episodes, 2) each
+        slopes = [np.polyfit(bowls[:, axis], hands[:, axis], 1)[0] for axis in (0, 1)]
+        print(
+            f"{folder}: {sum(counts.values())} of {len(episodes)} failed; "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            + f"; hand follows the named bowl with slope x {slopes[0]:.2f}, y {slopes[1]:.2f}; final hand "
+            f"{100 * np.linalg.norm(hands - bowls, axis=1).mean():.0f} cm from it on average"
+        )
 
 
 if __name__ == "__main__":

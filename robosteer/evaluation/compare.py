@@ -89,20 +89,20 @@ def _row(a: Cell, b: Cell, margin: float) -> dict:
         "task": a.task,
         "variation": a.variation,
         "episodes": a.episodes,
-        "a": {
-            "successes": a.successes,
-            "rate": a.successes / a.episodes,
-            "ci95": wilson_interval(a.successes, a.episodes),
-        },
-        "b": {
-            "successes": b.successes,
-            "rate": b.successes / b.episodes,
-            "ci95": wilson_interval(b.successes, b.episodes),
-        },
+        "a": _side(a),
+        "b": _side(b),
         "effect": effect,
         "ci95": (low, high),
         "verdict": verdict(effect, low, high, margin),
         "margin": margin,
+    }
+
+
+def _side(cell: Cell) -> dict:
+    return {
+        "successes": cell.successes,
+        "rate": cell.successes / cell.episodes,
+        "ci95": wilson_interval(cell.successes, cell.episodes),
     }
 
 

@@ -127,8 +127,9 @@ class PretrainConfig:
             raise RobosteerError("--episodes-per-task, --steps and --batch-size must be >= 1")
         if self.noise_std < 0:
             raise RobosteerError(f"--noise-std must be >= 0 (got {self.noise_std})")
-        if self.hold_frames < 0:
-            raise RobosteerError(f"--hold-frames must be >= 0 (got {self.hold_frames}); 0 stops demos at success")
+        from sim.recording import check_hold_frames
+
+        check_hold_frames(self.hold_frames)
         if isinstance(self.data, str | Path):
             self.data = (str(self.data),)
         for root in self.data or ():

@@ -29,12 +29,16 @@ class InMemoryDemos:
     task_ids: torch.Tensor
     """(N,) index into ``tasks``."""
     tasks: list[str]
+    positions: torch.Tensor | None = None
+    """(N, 4) each frame's episode object and target positions [m] (``robosteer.pretrain.locate``); None when the
+    recording's labels lack them."""
 
     def __len__(self) -> int:
         return int(self.states.shape[0])
 
-    def sample(self, batch_size: int, chunk_size: int, generator: torch.Generator) -> dict:
-        """A random batch of frames with their next ``chunk_size`` actions (padded past the episode end)."""
+    def sample(self, batch_size: int, chunk_size: int, generator: torch.Generator, positions: bool = False) -> dict:
+        """A random batch of frames with their next ``chunk_size`` actions (padded past the episode end), and with
+        ``positions`` each frame's object/target positions under ``robosteer.pretrain.locate.POSITIONS``."""
         idx = torch.randint(len(self), (batch_size,), generator=generator)  # (B,)
         offsets = idx[:, None] + torch.arange(chunk_size)[None, :]  # (B, T)
         end = self.episode_end[idx][:, None]  # (B, 1)
@@ -48,6 +52,10 @@ class InMemoryDemos:
         }
         for key, frames in self.images.items():
             batch[key] = frames[idx].float() / 255.0  # (B, 3, S, S)
+        if positions:
+            from robosteer.pretrain.locate import POSITIONS
+
+            batch[POSITIONS] = self.positions[idx]  # (B, 4)
         return batch
 
 
@@ -55,6 +63,8 @@ def load_demos(root: str | Path, image_size: int, image_keys: list[str], progres
     """Decode a LeRobot dataset on disk into memory; images resized (with padding) to ``image_size``."""
     from lerobot.policies.common.vla_utils import resize_with_pad
 
+    from robosteer.data.labels import read_episode_labels
+    from robosteer.pretrain.locate import episode_positions
     from robosteer.validation import open_lerobot_dataset
 
     dataset = open_lerobot_dataset(root)
@@ -80,7 +90,9 @@ def load_demos(root: str | Path, image_size: int, image_keys: list[str], progres
             images[key][i] = (img[0].clamp(0, 1) * 255).round().to(torch.uint8)
         if progress:
             progress.advance(task_bar)
-    return InMemoryDemos(states, actions, images, _episode_ends(episodes), task_ids, list(tasks))
+    per_episode = episode_positions(read_episode_labels(root))  # (E, 4) or None
+    positions = per_episode[episodes] if per_episode is not None else None  # (N, 4)
+    return InMemoryDemos(states, actions, images, _episode_ends(episodes), task_ids, list(tasks), positions)
 
 
 def concat_demos(parts: list[InMemoryDemos]) -> InMemoryDemos:
@@ -101,6 +113,7 @@ def concat_demos(parts: list[InMemoryDemos]) -> InMemoryDemos:
         episode_end=torch.cat(ends),
         task_ids=torch.cat(task_ids),
         tasks=list(tasks),
+        positions=None if any(p.positions is None for p in parts) else torch.cat([p.positions for p in parts]),
     )
 
 
@@ -140,15 +153,16 @@ def _episode_ends(episodes: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(ends)
 
 
-def batch_stream(demos: InMemoryDemos, batch_size: int, chunk_size: int, seed: int):
+def batch_stream(demos: InMemoryDemos, batch_size: int, chunk_size: int, seed: int, positions: bool = False):
     """``make_batches(start_step)`` for :func:`robosteer.tuners.train.train_loop`: seeded random batches of
-    ``demos``; a resumed run skips the draws of the steps before ``start_step``, so it sees the same batches."""
+    ``demos`` (with ``positions``, each frame's object/target positions too); a resumed run skips the draws of the
+    steps before ``start_step``, so it sees the same batches."""
 
     def make_batches(start_step: int):
         generator = torch.Generator().manual_seed(seed)
         for _ in range(start_step):
             torch.randint(len(demos), (batch_size,), generator=generator)  # the draw sample() makes
         while True:
-            yield demos.sample(batch_size, chunk_size, generator)
+            yield demos.sample(batch_size, chunk_size, generator, positions)
 
     return make_batches

@@ -108,6 +108,10 @@ class PretrainConfig:
     pixel_shuffle: int | None = None
     """The connector's pixel-shuffle factor: each camera gives (image_size / patch_size / pixel_shuffle)^2 tokens to
     the VLM decoder (default: the base's, 2, i.e. 9 tokens at 48 px)."""
+    locate_weight: float = 0.0
+    """Weight of an auxiliary loss during training: a linear head reads each episode's object and target table
+    positions (from the recording's labels) off the image tokens the VLM decoder receives, so the vision encoder
+    learns where things are; the head is dropped afterwards (0 = off, the plain flow-matching loss)."""
     spec: SmolVLASpec = field(default_factory=lambda: BASE_SPEC)
     """Model size and decoding settings."""
 
@@ -134,7 +138,18 @@ class PretrainConfig:
             self.data = (str(self.data),)
         for root in self.data or ():
             require_lerobot_dataset(root)
+        self._check_locate_weight()
         self._apply_image_geometry()
+
+    def _check_locate_weight(self) -> None:
+        """A negative weight, or ``--data`` without object/target positions, is refused before any work."""
+        if self.locate_weight < 0:
+            raise RobosteerError(f"--locate-weight must be >= 0 (got {self.locate_weight})")
+        if self.locate_weight > 0:
+            from robosteer.pretrain.locate import require_positions
+
+            for root in self.data or ():
+                require_positions(root)
 
     def _apply_image_geometry(self) -> None:
         """``image_size``/``patch_size``/``pixel_shuffle`` into the new model's spec (checked before any work)."""
@@ -204,7 +219,8 @@ def training_config(cfg: PretrainConfig) -> FinetuneConfig:
 
 
 def train(policy, demos, cfg: PretrainConfig, progress=None) -> list[float]:
-    """Train all weights with the flow-matching loss in the shared training loop; returns the loss of every step.
+    """Train all weights with the flow-matching loss (plus the localisation loss with ``cfg.locate_weight``) in the
+    shared training loop; returns the loss of every step.
 
     The loop writes ``cfg.out/log.jsonl`` and the resumable ``cfg.out/checkpoints/latest`` and stops on a
     non-finite loss or gradient, as finetuning does.
@@ -214,7 +230,11 @@ def train(policy, demos, cfg: PretrainConfig, progress=None) -> list[float]:
 
     config = training_config(cfg)
     named = {name: p for name, p in policy.model.named_parameters() if p.requires_grad}
-    make_batches = batch_stream(demos, cfg.batch_size, policy.config.chunk_size, cfg.seed)
+    loss_fn = policy.loss
+    if cfg.locate_weight > 0:
+        loss_fn = _locate_loss(policy, demos, cfg.locate_weight)
+        named.update(loss_fn.named_parameters())
+    make_batches = batch_stream(demos, cfg.batch_size, policy.config.chunk_size, cfg.seed, cfg.locate_weight > 0)
     losses: list[float] = []
     ema = [0.0]
     bar = progress.add_task("training", total=cfg.steps) if progress else None
@@ -225,10 +245,22 @@ def train(policy, demos, cfg: PretrainConfig, progress=None) -> list[float]:
         if progress:
             progress.update(bar, completed=done, description=f"training (loss {ema[0]:.3f})")
 
-    summary = train_loop(policy.model, named, policy.loss, make_batches, config, cfg.out, on_step=on_step)
+    run_info = {"locate_weight": cfg.locate_weight}
+    summary = train_loop(policy.model, named, loss_fn, make_batches, config, cfg.out, run_info, on_step=on_step)
     (cfg.out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     policy.model.eval()
     return losses
+
+
+def _locate_loss(policy, demos, weight: float):
+    from robosteer.pretrain.locate import LocateLoss
+
+    if demos.positions is None:
+        raise RobosteerError(
+            "--locate-weight needs every episode's object/target positions (meta/robosteer_episode_labels.jsonl); "
+            "these demonstrations lack them: drop --locate-weight or re-record"
+        )
+    return LocateLoss(policy, demos.positions, weight)
 
 
 def evaluate(
@@ -343,7 +375,7 @@ It is a base policy for robosteer to adapt (`--policy embedded` is the Franka on
 - data: {data_line}
 - training: {cfg.steps} steps, batch {cfg.batch_size}, AdamW lr {cfg.lr} (5 % warm-up, cosine to 10 %), all weights
   trained {"further from the checkpoint given by --init-from" if cfg.init_from else "from random initialisation"}
-  (no pretrained VLM weights); final loss {final_loss:.4f}
+  (no pretrained VLM weights); final loss {final_loss:.4f}{locate_line(cfg.locate_weight)}
 - wall time: recording {wall["record_s"] / 60:.1f} min, decoding {wall["decode_s"] / 60:.1f} min, training
   {wall["train_s"] / 60:.1f} min, evaluation {wall["eval_s"] / 60:.1f} min
 
@@ -367,6 +399,16 @@ steering is measured on.
     if cfg.init_from:
         text += earlier_stages_section(Path(cfg.init_from))
     path.write_text(text)
+
+
+def locate_line(weight: float) -> str:
+    if not weight:
+        return ""
+    return (
+        f"\n- auxiliary localisation (`--locate-weight {weight}`): a linear head on the image tokens regressed each "
+        "episode's object\n  and target positions during training (the loss above includes it); the head is not "
+        "part of the policy"
+    )
 
 
 def earlier_stages_section(init_from: Path) -> str:
@@ -469,9 +511,13 @@ def check_pretrain_resume(cfg: PretrainConfig) -> None:
         )
     if not (latest / "state.json").is_file():
         return
-    saved = read_checkpoint_state(latest).get("config") or {}
+    state = read_checkpoint_state(latest)
+    saved = state.get("config") or {}
     now = training_config(cfg).to_dict()
     changed = [f"{key} {saved.get(key)} (now {now.get(key)})" for key in RESUME_KEYS if saved.get(key) != now.get(key)]
+    saved_weight = state.get("locate_weight", 0.0)
+    if saved_weight != cfg.locate_weight:
+        changed.append(f"locate_weight {saved_weight} (now {cfg.locate_weight})")
     if changed:
         raise RobosteerError(
             f"--resume: the checkpoint in {latest} was trained with {'; '.join(changed)}; resume with the first "

@@ -17,6 +17,10 @@ POSITIONS = "robosteer.positions"
 """Batch key of each frame's (object x, object y, target x, target y) [m]."""
 POSITION_LABELS = ("object_x", "object_y", "target_x", "target_y")
 """Episode labels the head predicts."""
+NEEDS_POSITIONS = (
+    "--locate-weight needs every episode's object/target positions (meta/robosteer_episode_labels.jsonl, written by "
+    "robosteer record and pretrain for scripted demos)"
+)
 
 
 class LocateLoss:
@@ -65,10 +69,7 @@ def episode_positions(labels: list[dict]) -> torch.Tensor | None:
 
 def require_positions(root) -> None:
     """Refuse, before any work, a dataset whose episodes do not all carry object/target positions."""
-    from robosteer.data.labels import LABELS_FILE, read_episode_labels
+    from robosteer.data.labels import read_episode_labels
 
     if episode_positions(read_episode_labels(root)) is None:
-        raise RobosteerError(
-            f"--locate-weight needs every episode's object/target positions ({LABELS_FILE}, written by robosteer "
-            f"record and pretrain for scripted demos); {root} lacks them: drop --locate-weight or re-record"
-        )
+        raise RobosteerError(f"{NEEDS_POSITIONS}; {root} lacks them: drop --locate-weight or re-record")

@@ -253,13 +253,10 @@ def train(policy, demos, cfg: PretrainConfig, progress=None) -> list[float]:
 
 
 def _locate_loss(policy, demos, weight: float):
-    from robosteer.pretrain.locate import LocateLoss
+    from robosteer.pretrain.locate import NEEDS_POSITIONS, LocateLoss
 
     if demos.positions is None:
-        raise RobosteerError(
-            "--locate-weight needs every episode's object/target positions (meta/robosteer_episode_labels.jsonl); "
-            "these demonstrations lack them: drop --locate-weight or re-record"
-        )
+        raise RobosteerError(f"{NEEDS_POSITIONS}; these demonstrations lack them: drop --locate-weight or re-record")
     return LocateLoss(policy, demos.positions, weight)
 
 

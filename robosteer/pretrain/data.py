@@ -14,7 +14,9 @@ import numpy as np
 import torch
 
 from robosteer.constants import ACTION, OBS_STATE, TASK
+from robosteer.data.labels import read_episode_labels
 from robosteer.errors import RobosteerError
+from robosteer.pretrain.locate import POSITIONS, episode_positions
 
 
 @dataclass
@@ -53,8 +55,6 @@ class InMemoryDemos:
         for key, frames in self.images.items():
             batch[key] = frames[idx].float() / 255.0  # (B, 3, S, S)
         if positions:
-            from robosteer.pretrain.locate import POSITIONS
-
             batch[POSITIONS] = self.positions[idx]  # (B, 4)
         return batch
 
@@ -63,8 +63,6 @@ def load_demos(root: str | Path, image_size: int, image_keys: list[str], progres
     """Decode a LeRobot dataset on disk into memory; images resized (with padding) to ``image_size``."""
     from lerobot.policies.common.vla_utils import resize_with_pad
 
-    from robosteer.data.labels import read_episode_labels
-    from robosteer.pretrain.locate import episode_positions
     from robosteer.validation import open_lerobot_dataset
 
     dataset = open_lerobot_dataset(root)

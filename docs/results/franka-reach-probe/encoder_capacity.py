@@ -12,16 +12,14 @@ what the encoder can pull out of these pixels in a given number of steps.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
+from tokens_locate import as_input, white_frames  # the script beside this one (its folder is on sys.path)
 
 from robosteer.policies.smolvla_builder import build_smolvla, default_features
-from robosteer.pretrain.data import load_demos
 from robosteer.pretrain.pipeline import BASE_SPEC
 
 FRONT = "observation.images.front"
@@ -33,21 +31,10 @@ ARMS = {
 
 
 def white_bowl_frames(dataset: Path):
-    """(front images uint8 (N, 3, 48, 48), bowl xy (N, 2) [m], episode of each frame) for white-named episodes."""
-    labels = [json.loads(line)["labels"] for line in open(dataset / "meta" / "robosteer_episode_labels.jsonl")]
-    demos = load_demos(dataset, BASE_SPEC.vlm.image_size, [FRONT])
-    ends = np.unique(demos.episode_end.numpy())
-    starts = np.r_[0, ends[:-1]]
-    white = [i for i, lab in enumerate(labels) if lab["colour_name"] == "white"]
-    rows = [(frame, ep) for ep in white for frame in range(starts[ep], ends[ep], 2)]
-    frames = torch.tensor([f for f, _ in rows])
-    episodes = np.array([e for _, e in rows])
-    xy = torch.tensor([[labels[e]["target_x"], labels[e]["target_y"]] for e in episodes], dtype=torch.float32)
-    return demos.images[FRONT][frames], xy, episodes
-
-
-def as_input(images: torch.Tensor) -> torch.Tensor:
-    return images.float() / 255 * 2 - 1  # SmolVLA feeds the vision encoder pixels in [-1, 1]
+    """(front images uint8 (N, 3, 48, 48), bowl xy (N, 2) [m], episode of each frame), every 2nd frame of the
+    white-named episodes."""
+    images, xy, episodes = white_frames(dataset, BASE_SPEC.vlm.image_size, [FRONT], every=2)
+    return images[FRONT], torch.from_numpy(xy).float(), episodes
 
 
 def train_and_test(images, xy, test, steps: int, **vlm) -> tuple[torch.Tensor, float, float]:

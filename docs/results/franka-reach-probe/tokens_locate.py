@@ -46,12 +46,16 @@ def white_frames(dataset: Path, image_size: int, keys: list[str], every: int = 1
     return {k: demos.images[k][frames] for k in keys}, xy, episodes
 
 
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 255 * 2 - 1  # SmolVLA feeds the vision encoder pixels in [-1, 1]
+
+
 def tokens(vlm_with_expert, images: dict[str, torch.Tensor]) -> np.ndarray:
     """(N, cameras * tokens * hidden) connector outputs."""
     out = []
     with torch.no_grad():
         for frames in images.values():
-            chunks = [frames[i : i + 256].float() / 255 * 2 - 1 for i in range(0, len(frames), 256)]  # [-1, 1]
+            chunks = [as_input(frames[i : i + 256]) for i in range(0, len(frames), 256)]
             out.append(torch.cat([vlm_with_expert.embed_image(c).flatten(1) for c in chunks]).numpy())
     return np.hstack(out)
 

@@ -65,5 +65,6 @@ def test_pretrain_on_two_datasets_end_to_end(two_datasets, tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     card = (out / "policy" / "MODEL_CARD.md").read_text()
     assert "56 frames) of 2 existing datasets" in card
+    assert "recording none (`--data`)" in card
     assert "32 px images (4^2 patches of 8 px, pixel shuffle 1: 16 tokens per camera)" in card
     assert json.loads((out / "options.json").read_text())["data"] == [str(root) for root in two_datasets]

@@ -373,7 +373,7 @@ It is a base policy for robosteer to adapt (`--policy embedded` is the Franka on
 - training: {cfg.steps} steps, batch {cfg.batch_size}, AdamW lr {cfg.lr} (5 % warm-up, cosine to 10 %), all weights
   trained {"further from the checkpoint given by --init-from" if cfg.init_from else "from random initialisation"}
   (no pretrained VLM weights); final loss {final_loss:.4f}{locate_line(cfg.locate_weight)}
-- wall time: recording {wall["record_s"] / 60:.1f} min, decoding {wall["decode_s"] / 60:.1f} min, training
+- wall time: recording {"none (`--data`)" if cfg.data else f"{wall['record_s'] / 60:.1f} min"}, decoding {wall["decode_s"] / 60:.1f} min, training
   {wall["train_s"] / 60:.1f} min, evaluation {wall["eval_s"] / 60:.1f} min
 
 ## Model

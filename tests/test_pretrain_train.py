@@ -141,3 +141,17 @@ def test_resume_on_given_datasets_needs_no_recording_but_checks_the_schedule(tmp
     (latest / "state.json").write_text(json.dumps({"step": 2, "config": {"steps": 4, "batch_size": 2, "lr": 5e-4}}))
     with pytest.raises(RobosteerError, match="lr 0.0005"):
         check_pretrain_resume(cfg)
+
+
+def test_a_resumed_runs_card_times_only_its_last_sitting(tmp_path):
+    """The card of a resumed run says its training time covers the last sitting's steps, not the whole run."""
+    from dataclasses import replace
+
+    from robosteer.pretrain.pipeline import wall_time_line
+
+    wall = {"record_s": 600.0, "decode_s": 60.0, "train_s": 1800.0, "eval_s": 120.0, "resumed_from_step": 0}
+    straight = wall_time_line(_config(tmp_path, 4000), wall)
+    assert straight == "recording 10.0 min, decoding 1.0 min, training\n  30.0 min, evaluation 2.0 min"
+    resumed = wall_time_line(replace(_config(tmp_path, 4000), resume=True), {**wall, "resumed_from_step": 1500})
+    assert "recording in the first sitting" in resumed
+    assert "30.0 min in the last sitting (steps 1500-4000" in resumed

@@ -318,6 +318,25 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} (CPU), {platform.system()}"
 
 
+def wall_time_line(cfg: PretrainConfig, wall: dict) -> str:
+    """The card's wall times; a resumed run's sitting is named as such (earlier sittings are not timed here)."""
+    if cfg.data:
+        recording = "none (`--data`)"
+    elif cfg.resume:
+        recording = "in the first sitting (not timed here)"
+    else:
+        recording = f"{wall['record_s'] / 60:.1f} min"
+    training = f"{wall['train_s'] / 60:.1f} min"
+    if wall.get("resumed_from_step"):
+        training += (
+            f" in the last sitting (steps {wall['resumed_from_step']}-{cfg.steps}; earlier sittings not timed here)"
+        )
+    return (
+        f"recording {recording}, decoding {wall['decode_s'] / 60:.1f} min, training\n  {training}, "
+        f"evaluation {wall['eval_s'] / 60:.1f} min"
+    )
+
+
 def write_model_card(
     path: Path,
     *,
@@ -373,8 +392,7 @@ It is a base policy for robosteer to adapt (`--policy embedded` is the Franka on
 - training: {cfg.steps} steps, batch {cfg.batch_size}, AdamW lr {cfg.lr} (5 % warm-up, cosine to 10 %), all weights
   trained {"further from the checkpoint given by --init-from" if cfg.init_from else "from random initialisation"}
   (no pretrained VLM weights); final loss {final_loss:.4f}{locate_line(cfg.locate_weight)}
-- wall time: recording {"none (`--data`)" if cfg.data else f"{wall['record_s'] / 60:.1f} min"}, decoding {wall["decode_s"] / 60:.1f} min, training
-  {wall["train_s"] / 60:.1f} min, evaluation {wall["eval_s"] / 60:.1f} min
+- wall time: {wall_time_line(cfg, wall)}
 
 ## Model
 - {n_params / 1e6:.2f} M parameters; VLM decoder {spec["vlm"]["text_layers"]} layers x {spec["vlm"]["text_heads"]} heads
@@ -459,6 +477,7 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
         t0 = time.time()
         losses = train(policy, demos, cfg, progress)
         wall["train_s"] = time.time() - t0
+        wall["resumed_from_step"] = json.loads((cfg.out / "train_summary.json").read_text()).get("resumed_from_step", 0)
         policy_dir = policy.save(cfg.out / "policy")
     t0 = time.time()
     results = evaluate_all(policy, cfg)

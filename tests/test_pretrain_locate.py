@@ -96,7 +96,7 @@ def test_pretraining_with_localisation_checkpoints_the_head_and_resumes_only_wit
 
     policy = make_tiny_smolvla(seed=0)
     cfg = PretrainConfig(out=tmp_path, steps=2, batch_size=2, lr=1e-3, locate_weight=0.5)
-    losses = train(policy, _demos(policy), cfg)
+    losses, _ = train(policy, _demos(policy), cfg)
     assert len(losses) == 2
     saved = load_file(str(tmp_path / "checkpoints" / "latest" / "trainable.safetensors"))
     assert saved["locate_head.weight"].abs().sum() > 0

@@ -51,7 +51,7 @@ def test_pretraining_writes_the_shared_loop_log_timing_and_checkpoint(tmp_path):
     from robosteer.pretrain.pipeline import train
 
     policy = make_tiny_smolvla(seed=0)
-    losses = train(policy, _demos(policy), _config(tmp_path, 3))
+    losses, _ = train(policy, _demos(policy), _config(tmp_path, 3))
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [3]  # every 50 steps and the last
@@ -107,7 +107,7 @@ def test_an_interrupted_pretraining_resumes_to_the_uninterrupted_result(tmp_path
         train(interrupted, _demos(interrupted), config(tmp_path / "parts"))
     monkeypatch.setattr(train_module, "save_checkpoint", save)
     resumed = make_tiny_smolvla(seed=0)
-    losses = train(resumed, _demos(resumed), config(tmp_path / "parts", resume=True))
+    losses, _ = train(resumed, _demos(resumed), config(tmp_path / "parts", resume=True))
     assert len(losses) == 2, "the second sitting trains steps 3 and 4 only"
     for (name, want), got in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)

@@ -218,9 +218,9 @@ def training_config(cfg: PretrainConfig) -> FinetuneConfig:
     )
 
 
-def train(policy, demos, cfg: PretrainConfig, progress=None) -> list[float]:
+def train(policy, demos, cfg: PretrainConfig, progress=None) -> tuple[list[float], dict]:
     """Train all weights with the flow-matching loss (plus the localisation loss with ``cfg.locate_weight``) in the
-    shared training loop; returns the loss of every step.
+    shared training loop; returns the loss of every step and the loop's summary (also ``train_summary.json``).
 
     The loop writes ``cfg.out/log.jsonl`` and the resumable ``cfg.out/checkpoints/latest`` and stops on a
     non-finite loss or gradient, as finetuning does.
@@ -249,7 +249,7 @@ def train(policy, demos, cfg: PretrainConfig, progress=None) -> list[float]:
     summary = train_loop(policy.model, named, loss_fn, make_batches, config, cfg.out, run_info, on_step=on_step)
     (cfg.out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     policy.model.eval()
-    return losses
+    return losses, summary
 
 
 def _locate_loss(policy, demos, weight: float):
@@ -475,9 +475,9 @@ def run_pretraining(cfg: PretrainConfig, command: str) -> Path:
         n_episodes = int(demos.episode_end.unique().numel())
         progress.console.print(f"{policy}; {len(demos)} frames, {n_episodes} episodes, tasks {demos.tasks}")
         t0 = time.time()
-        losses = train(policy, demos, cfg, progress)
+        losses, summary = train(policy, demos, cfg, progress)
         wall["train_s"] = time.time() - t0
-        wall["resumed_from_step"] = json.loads((cfg.out / "train_summary.json").read_text()).get("resumed_from_step", 0)
+        wall["resumed_from_step"] = summary["resumed_from_step"]
         policy_dir = policy.save(cfg.out / "policy")
     t0 = time.time()
     results = evaluate_all(policy, cfg)

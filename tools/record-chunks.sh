@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Record scripted-expert demonstrations in chunks that can span sittings. Usage:
+#   tools/record-chunks.sh ROOT < CHUNKS
+# Each line of CHUNKS is "name task preset episodes seed"; each chunk is one `robosteer record sim` run into its own
+# LeRobot dataset ROOT/<name>, written under a temporary name and renamed when complete, so chunks already there are
+# skipped and rerunning continues where it stopped. Two chunks run at a time (2 cores). Touch ROOT/STOP to finish the
+# running chunks and start no more. The last line printed is the comma-separated list of recorded chunks (for --data).
+set -euo pipefail
+ROOT=${1:?usage: tools/record-chunks.sh ROOT < CHUNKS}
+ROBOSTEER=${ROBOSTEER:-.venv/bin/robosteer}
+NOISE=${NOISE:-0.01}
+mkdir -p "$ROOT"
+mapfile -t chunks
+
+record_chunk() {
+  local name=$1 task=$2 preset=$3 episodes=$4 seed=$5
+  rm -rf "$ROOT/.$name.partial"
+  "$ROBOSTEER" record sim --task "$task" --variations "$preset" --episodes "$episodes" --seed "$seed" --noise "$NOISE" \
+    --images --out "$ROOT/.$name.partial" > "$ROOT/.$name.log" 2>&1
+  mv "$ROOT/.$name.partial" "$ROOT/$name"
+  echo "recorded $name ($episodes episodes of $task, $preset, seeds from $seed)"
+}
+
+running=0
+for chunk in "${chunks[@]}"; do
+  read -r name task preset episodes seed <<< "$chunk"
+  [ -d "$ROOT/$name" ] && continue
+  [ -e "$ROOT/STOP" ] && break
+  record_chunk "$name" "$task" "$preset" "$episodes" "$seed" &
+  running=$((running + 1))
+  if [ "$running" -ge 2 ]; then wait -n; running=$((running - 1)); fi
+done
+wait
+done_list=$(for chunk in "${chunks[@]}"; do read -r name _ <<< "$chunk"; [ -d "$ROOT/$name" ] && echo "$ROOT/$name"; done | paste -sd, -)
+echo "chunks recorded: $(echo "$done_list" | tr ',' '\n' | grep -c . || true) of ${#chunks[@]}"
+echo "$done_list"

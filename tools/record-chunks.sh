@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Record scripted-expert demonstrations in chunks that can span sittings. Usage:
-#   tools/record-chunks.sh ROOT < CHUNKS
-# Each line of CHUNKS is "name task preset episodes seed"; each chunk is one `robosteer record sim` run into its own
-# LeRobot dataset ROOT/<name>, written under a temporary name and renamed when complete, so chunks already there are
+#   tools/record-chunks.sh ROOT SEED_FROM < CHUNKS
+# Each line of CHUNKS is "task preset round episodes"; chunk i (from 0, in line order) records episodes seeded from
+# SEED_FROM + i * 10000 in one `robosteer record sim` run into its own LeRobot dataset ROOT/<task>-<preset>-<round>,
+# written under a temporary name and renamed when complete, so chunks already there are
 # skipped and rerunning continues where it stopped. Two chunks run at a time (2 cores). Touch ROOT/STOP to finish the
 # running chunks and start no more. The last line printed is the comma-separated list of recorded chunks (for --data).
 set -euo pipefail
-ROOT=${1:?usage: tools/record-chunks.sh ROOT < CHUNKS}
+ROOT=${1:?usage: tools/record-chunks.sh ROOT SEED_FROM < CHUNKS}
+SEED_FROM=${2:?usage: tools/record-chunks.sh ROOT SEED_FROM < CHUNKS}
 ROBOSTEER=${ROBOSTEER:-.venv/bin/robosteer}
 NOISE=${NOISE:-0.01}
 mkdir -p "$ROOT"
-mapfile -t chunks
+mapfile -t lines
+chunks=()  # "name task preset episodes seed"
+for index in "${!lines[@]}"; do
+  read -r task preset round episodes <<< "${lines[$index]}"
+  chunks+=("$task-$preset-$round $task $preset $episodes $((SEED_FROM + index * 10000))")
+done
 
 record_chunk() {
   local name=$1 task=$2 preset=$3 episodes=$4 seed=$5

@@ -3,13 +3,11 @@
 # execution noise 0.01 rad; seeds from 20000000), recorded in resumable chunks into outputs/franka-base-v3f-data/
 # (see tools/record-chunks.sh). Prints the --data list for `robosteer pretrain` at the end.
 set -euo pipefail
-index=0
-chunk() { echo "$1-$2-$3 $1 $2 $4 $((20000000 + index * 10000))"; index=$((index + 1)); }
 chunks=$(
   for round in 0 1 2; do
-    for preset in none train colour; do chunk push_cube "$preset" "$round" 100; done
-    if [ "$round" -lt 2 ]; then for preset in none train colour; do chunk reach_bowl "$preset" "$round" 200; done; fi
+    for preset in none train colour; do echo "push_cube $preset $round 100"; done
+    if [ "$round" -lt 2 ]; then for preset in none train colour; do echo "reach_bowl $preset $round 200"; done; fi
   done
 )
-done_list=$(tools/record-chunks.sh outputs/franka-base-v3f-data <<< "$chunks" | tee /dev/stderr | tail -1)
+done_list=$(tools/record-chunks.sh outputs/franka-base-v3f-data 20000000 <<< "$chunks" | tee /dev/stderr | tail -1)
 echo "--data outputs/franka-base-v3b/dataset,outputs/franka-base-v3c/dataset,$done_list"

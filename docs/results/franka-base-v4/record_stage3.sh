@@ -3,13 +3,11 @@
 # none, train, colour in equal shares; execution noise 0.01 rad; seeds from 31000000), recorded in resumable chunks
 # into outputs/franka-base-v4-stage3-data/ (see tools/record-chunks.sh). Prints the --data list.
 set -euo pipefail
-index=0
-chunk() { echo "$1-$2-$3 $1 $2 $4 $((31000000 + index * 10000))"; index=$((index + 1)); }
 {
   for round in 0 1; do
-    for preset in none train colour; do chunk reach_bowl "$preset" "$round" 300; done
-    for preset in none train colour; do chunk push_cube "$preset" "$round" 75; done
+    for preset in none train colour; do echo "reach_bowl $preset $round 300"; done
+    for preset in none train colour; do echo "push_cube $preset $round 75"; done
   done
-  for preset in none train colour; do chunk pick_cube "$preset" 0 20; done
-  for preset in none train colour; do chunk press_button "$preset" 0 15; done
-} | tools/record-chunks.sh outputs/franka-base-v4-stage3-data
+  for preset in none train colour; do echo "pick_cube $preset 0 20"; done
+  for preset in none train colour; do echo "press_button $preset 0 15"; done
+} | tools/record-chunks.sh outputs/franka-base-v4-stage3-data 31000000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,9 +27,13 @@ def test_embedded_checkpoint_is_small_and_portable(name):
 
     if not embedded_available(name):
         pytest.skip(f"no {name} checkpoint shipped yet")
-    folder = EMBEDDED_POLICIES[name]
+    _assert_small_and_portable(EMBEDDED_POLICIES[name])
+
+
+def _assert_small_and_portable(folder: Path) -> None:
+    """A committed checkpoint stays under 25 MB, carries its card and tokenizer, and names no machine path."""
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    assert size <= 25 * 2**20, f"{name} checkpoint is {size / 2**20:.1f} MB (> 25 MB)"
+    assert size <= 25 * 2**20, f"{folder.name} checkpoint is {size / 2**20:.1f} MB (> 25 MB)"
     assert (folder / "MODEL_CARD.md").is_file()
     assert (folder / "vlm" / "tokenizer.json").is_file()
     for file in folder.rglob("*.json"):
@@ -44,16 +49,13 @@ IN_PROGRESS_BASES = ["docs/results/franka-base-v4/policy"]
 
 @pytest.mark.parametrize("relative", IN_PROGRESS_BASES)
 def test_committed_base_stage_checkpoint_loads_and_acts(relative):
-    from pathlib import Path
-
     import gymnasium as gym
 
     import sim
     from robosteer.policies import load_policy
 
     folder = Path(__file__).resolve().parents[1] / relative
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-    assert size <= 25 * 2**20, f"{relative} is {size / 2**20:.1f} MB (> 25 MB)"
+    _assert_small_and_portable(folder)
     assert "robosteer pretrain" in (folder / "MODEL_CARD.md").read_text()
     policy = load_policy(folder)
     assert policy.layout.architecture == "smolvla"

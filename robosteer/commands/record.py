@@ -60,6 +60,15 @@ def record_sim(
     robot_mjcf_joint_prefix: str = typer.Option(
         None, help="Prefix of the 7 arm joints in --robot-mjcf when it differs from --joint-prefix (menagerie: joint)."
     ),
+    takeover_from: str = typer.Option(
+        None,
+        help="Recovery demos (DAgger-style): this policy ('embedded', a checkpoint folder or a hub id) drives each "
+        "attempt first, then the scripted expert takes over from wherever it left the scene; only the expert's part "
+        "is recorded (attempts the policy ends before the takeover are discarded). Franka tasks.",
+    ),
+    takeover_steps: str = typer.Option(
+        "20:120", help="MIN:MAX policy steps before the takeover, drawn uniformly per attempt from its seed."
+    ),
 ) -> None:
     """Record demonstrations of a sim task (scripted expert or teleoperation) into a LeRobot v3 dataset."""
     from robosteer.constants import FPS
@@ -75,6 +84,7 @@ def record_sim(
     if owner.name != FRANKA:
         franka_only = {"--teleop": teleop != "expert", "--variations": variations != "none"}
         franka_only |= {"--joint-prefix": joint_prefix != "fr3_joint", "--robot-mjcf": robot_mjcf is not None}
+        franka_only |= {"--takeover-from": takeover_from is not None}
         root = _record_other_suite(
             task, suite, episodes, out, seed, fps, image_size, append, videos, noise, hold_frames, franka_only
         )
@@ -95,8 +105,26 @@ def record_sim(
         hold_frames=hold_frames,
         joint_prefix=joint_prefix,
         robot_mjcf=RobotMjcf(str(robot_mjcf), joint_prefix=robot_mjcf_joint_prefix) if robot_mjcf else None,
+        takeover=_takeover(takeover_from, takeover_steps) if takeover_from else None,
     )
     _print_summary(root)
+
+
+def _takeover(policy: str, steps: str):
+    """The Takeover of --takeover-from/--takeover-steps, checked (range, policy source) before the policy loads."""
+    from robosteer.errors import RobosteerError
+    from robosteer.evaluation.config import EXPERT, PolicySource
+    from robosteer.evaluation.rollout import PolicyDriver, load_policy_from_source
+    from sim.recording import Takeover
+
+    low, sep, high = steps.partition(":")
+    if not (sep and low.strip().isdigit() and high.strip().isdigit()):
+        raise RobosteerError(f"--takeover-steps {steps!r}: give MIN:MAX policy steps, e.g. 20:120")
+    Takeover(driver=None, min_steps=int(low), max_steps=int(high))  # a bad range fails before the policy loads
+    if policy == EXPERT:
+        raise RobosteerError("--takeover-from expert: the expert records anyway; give a policy to take over from")
+    driver = PolicyDriver(load_policy_from_source(PolicySource(policy)))
+    return Takeover(driver=driver, min_steps=int(low), max_steps=int(high))
 
 
 def _record_other_suite(

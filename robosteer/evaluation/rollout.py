@@ -42,6 +42,36 @@ class PolicyActor:
         return self.policy.select_action(obs, info["task"])
 
 
+class PolicyDriver:
+    """A policy driving the start of a recording attempt (``sim.recording.Takeover``): each attempt seeded like an
+    evaluation episode, inference without gradients, one torch thread (recorders run one process per core)."""
+
+    def __init__(self, policy):
+        import torch
+
+        torch.set_num_threads(1)
+        self.policy = policy
+
+    def reset(self, seed: int) -> None:
+        seed_episode(seed)
+        self.policy.reset()
+
+    def act(self, obs, info):
+        import torch
+
+        with torch.inference_mode():
+            return np.asarray(self.policy.select_action(obs, info["task"]), dtype=np.float32)
+
+
+def seed_episode(seed: int) -> None:
+    """Seed python, numpy and torch (the policy's flow-matching noise) for one episode."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 class ExpertActor:
     """The env's suite's scripted expert (privileged state) as an actor: the sanity ceiling of an evaluation."""
 
@@ -116,9 +146,7 @@ class EpisodeRunner:
         import torch
 
         env, actor = self._env_and_actor(job.task, job.variation)
-        random.seed(job.seed)
-        np.random.seed(job.seed % 2**32)
-        torch.manual_seed(job.seed)
+        seed_episode(job.seed)
         obs, info = env.reset(seed=job.seed)
         instruction = info["task"]
         labels = dict(info.get("labels", {}))

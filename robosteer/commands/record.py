@@ -123,6 +123,9 @@ def _takeover(policy: str, steps: str):
     Takeover(driver=None, min_steps=int(low), max_steps=int(high))  # a bad range fails before the policy loads
     if policy == EXPERT:
         raise RobosteerError("--takeover-from expert: the expert records anyway; give a policy to take over from")
+    import torch
+
+    torch.set_num_threads(1)  # recorders run one process per core (tools/record-chunks.sh runs two)
     driver = PolicyDriver(load_policy_from_source(PolicySource(policy)))
     return Takeover(driver=driver, min_steps=int(low), max_steps=int(high))
 

@@ -44,12 +44,9 @@ class PolicyActor:
 
 class PolicyDriver:
     """A policy driving the start of a recording attempt (``sim.recording.Takeover``): each attempt seeded like an
-    evaluation episode, inference without gradients, one torch thread (recorders run one process per core)."""
+    evaluation episode, inference without gradients."""
 
     def __init__(self, policy):
-        import torch
-
-        torch.set_num_threads(1)
         self.policy = policy
 
     def reset(self, seed: int) -> None:

@@ -112,6 +112,8 @@ def record_sim(
 
 def _takeover(policy: str, steps: str):
     """The Takeover of --takeover-from/--takeover-steps, checked (range, policy source) before the policy loads."""
+    from dataclasses import replace
+
     from robosteer.errors import RobosteerError
     from robosteer.evaluation.config import EXPERT, PolicySource
     from robosteer.evaluation.rollout import PolicyDriver, load_policy_from_source
@@ -120,14 +122,13 @@ def _takeover(policy: str, steps: str):
     low, sep, high = steps.partition(":")
     if not (sep and low.strip().isdigit() and high.strip().isdigit()):
         raise RobosteerError(f"--takeover-steps {steps!r}: give MIN:MAX policy steps, e.g. 20:120")
-    Takeover(driver=None, min_steps=int(low), max_steps=int(high))  # a bad range fails before the policy loads
+    takeover = Takeover(driver=None, min_steps=int(low), max_steps=int(high))  # a bad range fails before the load
     if policy == EXPERT:
         raise RobosteerError("--takeover-from expert: the expert records anyway; give a policy to take over from")
     import torch
 
     torch.set_num_threads(1)  # recorders run one process per core (tools/record-chunks.sh runs two)
-    driver = PolicyDriver(load_policy_from_source(PolicySource(policy)))
-    return Takeover(driver=driver, min_steps=int(low), max_steps=int(high))
+    return replace(takeover, driver=PolicyDriver(load_policy_from_source(PolicySource(policy))))
 
 
 def _record_other_suite(

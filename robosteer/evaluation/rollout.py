@@ -42,22 +42,19 @@ class PolicyActor:
         return self.policy.select_action(obs, info["task"])
 
 
-class PolicyDriver:
+class PolicyDriver(PolicyActor):
     """A policy driving the start of a recording attempt (``sim.recording.Takeover``): each attempt seeded like an
     evaluation episode, inference without gradients."""
 
-    def __init__(self, policy):
-        self.policy = policy
-
     def reset(self, seed: int) -> None:
         seed_episode(seed)
-        self.policy.reset()
+        super().reset()
 
     def act(self, obs, info):
         import torch
 
         with torch.inference_mode():
-            return np.asarray(self.policy.select_action(obs, info["task"]), dtype=np.float32)
+            return np.asarray(super().act(obs, info), dtype=np.float32)
 
 
 def seed_episode(seed: int) -> None:

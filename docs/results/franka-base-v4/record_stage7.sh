@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Stage 7's demonstrations, for the tasks given as arguments (the ones stage 6 left below 90 %), e.g.
 #   bash docs/results/franka-base-v4/record_stage7.sh push_cube reach_bowl
-# Per task given: 600 recovery demos (the committed checkpoint docs/results/franka-base-v4/policy drives each attempt
+# Per task given: 1800 recovery demos (the committed checkpoint docs/results/franka-base-v4/policy drives each attempt
 # for a task-dependent number of steps, the scripted expert takes over and only its part is recorded; chunks of 100,
-# presets none, train, colour, two rounds). For every task: plain demos (push_cube 150, reach_bowl 150, pick_cube 30,
+# presets none, train, colour, six rounds). For every task: plain demos (push_cube 150, reach_bowl 150, pick_cube 30,
 # press_button 30). Execution noise 0.01 rad; seeds from 34000000; recorded in resumable chunks into
 # outputs/franka-base-v4-stage7-data/ (see tools/record-chunks.sh). Prints the --data list.
 set -euo pipefail
@@ -21,7 +21,7 @@ for task in "$@"; do takeover_steps "$task" > /dev/null; done
 {
   for task in "$@"; do
     options="--takeover-from docs/results/franka-base-v4/policy --takeover-steps $(takeover_steps "$task")"
-    for round in 0 1; do
+    for round in 0 1 2 3 4 5; do
       for preset in none train colour; do echo "$task $preset takeover$round 100 $options"; done
     done
   done

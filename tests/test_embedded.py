@@ -20,7 +20,7 @@ def _embedded():
     return load_embedded()
 
 
-@pytest.mark.parametrize("name", ["embedded", "embedded-metaworld"])
+@pytest.mark.parametrize("name", ["embedded", "embedded-franka-v4", "embedded-metaworld"])
 def test_embedded_checkpoint_is_small_and_portable(name):
     from robosteer.constants import EMBEDDED_POLICIES
     from robosteer.policies import embedded_available
@@ -67,6 +67,24 @@ def test_committed_base_stage_checkpoint_loads_and_acts(relative):
         assert action.shape == (8,) and np.isfinite(action).all()
     finally:
         env.close()
+
+
+@pytest.mark.slow
+def test_broader_franka_base_reaches_the_named_bowl_through_eval(tmp_path):
+    """The shipped broader base is the chain's committed checkpoint, and it solves reach_bowl through `robosteer eval`."""
+    from typer.testing import CliRunner
+
+    from robosteer.cli import app
+    from robosteer.constants import EMBEDDED_POLICIES
+
+    shipped = EMBEDDED_POLICIES["embedded-franka-v4"] / "model.safetensors"
+    chain = Path(__file__).resolve().parents[1] / IN_PROGRESS_BASES[0] / "model.safetensors"
+    assert shipped.read_bytes() == chain.read_bytes()
+    args = ["eval", "--policy", "embedded-franka-v4", "--task", "reach_bowl", "--episodes", "2", "--seed", "920000"]
+    result = CliRunner().invoke(app, [*args, "--workers", "1", "--videos", "0", "--out", str(tmp_path / "eval")])
+    assert result.exit_code == 0, result.output
+    episodes = json.loads((tmp_path / "eval" / "results.json").read_text())["episodes"]
+    assert [episode["success"] for episode in episodes] == [True, True]
 
 
 def test_embedded_policy_acts_in_the_sim_offline():

@@ -25,7 +25,7 @@ FLAGS = {
     "demos": Flag(help="Scripted-expert demonstrations to record (ignored with --dataset)."),
     "dataset": Flag(help="Use this LeRobot dataset instead of recording demos.", parse=Path),
     "policy": Flag(
-        help="Base policy: 'embedded' (Franka), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id "
+        help="Base policy: 'embedded' (Franka), 'embedded-franka-v4' (broader Franka base), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id "
         "(default: the suite's shipped base)."
     ),
     "methods": Flag(help="Methods to compare, comma separated (zero = the base policy untouched)."),

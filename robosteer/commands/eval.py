@@ -51,7 +51,7 @@ def eval_command(
     policy: str = typer.Option(
         "embedded",
         "--policy",
-        help="'embedded' (Franka base), 'embedded-metaworld', 'expert' (scripted ceiling), a checkpoint folder or a hub id.",
+        help="'embedded' (Franka base), 'embedded-franka-v4' (broader Franka base), 'embedded-metaworld', 'expert' (scripted ceiling), a checkpoint folder or a hub id.",
     ),
     adapter: Path = typer.Option(
         None, "--adapter", help="Steer or LoRA adapter folder (robosteer finetune's adapter/) to apply on --policy."

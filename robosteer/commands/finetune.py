@@ -40,7 +40,7 @@ def finetune(
     options: ConfigOptions,
     policy: str = typer.Option(
         "embedded",
-        help="Base policy: 'embedded' (Franka), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id (owner/name[@revision]).",
+        help="Base policy: 'embedded' (Franka), 'embedded-franka-v4' (broader Franka base), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id (owner/name[@revision]).",
     ),
     dataset: Path = typer.Option(..., help="LeRobot dataset folder with the demonstrations."),
     out: Path = typer.Option(..., help="Run folder: adapter/, merged/, log.jsonl, summary.json, checkpoints/."),

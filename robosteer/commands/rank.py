@@ -81,7 +81,7 @@ def rank(
     policy: str = typer.Option(
         ...,
         "--policy",
-        help="'embedded' (the Franka base), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id (owner/name[@revision]).",
+        help="'embedded' (the Franka base), 'embedded-franka-v4' (broader Franka base), 'embedded-metaworld', a LeRobot checkpoint folder or a hub id (owner/name[@revision]).",
     ),
     dataset: Path = typer.Option(..., "--dataset", help="LeRobot dataset folder with the demonstrations."),
     out: Path = typer.Option(..., "--out", help="Folder for heads.json and heads.png (created if missing)."),

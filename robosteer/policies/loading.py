@@ -72,8 +72,8 @@ def embedded_available(name: str = "embedded") -> bool:
 
 
 def load_embedded(threads: int | None = None, name: str = "embedded") -> RobotPolicy:
-    """A shipped base SmolVLA (``embedded``: the Franka suite's; ``embedded-metaworld``: Meta-World ML10's), offline,
-    a few MB; ``threads`` as in :func:`load_policy`."""
+    """A shipped base SmolVLA (``embedded`` and ``embedded-franka-v4``: the Franka suite's; ``embedded-metaworld``:
+    Meta-World ML10's), offline, a few MB; ``threads`` as in :func:`load_policy`."""
     if not embedded_available(name):
         raise RobosteerError(
             f"the embedded base policy {name!r} is not installed ({EMBEDDED_POLICIES[name]} has no checkpoint); "

@@ -30,8 +30,8 @@ class StudyConfig:
     dataset: Path | None = None
     """Use this LeRobot dataset instead of recording demonstrations."""
     policy: str | None = None
-    """Base policy: a shipped base by name (``embedded``, ``embedded-metaworld``) or a LeRobot checkpoint folder;
-    None = the suite's shipped base."""
+    """Base policy: a shipped base by name (``embedded``, ``embedded-franka-v4``, ``embedded-metaworld``) or a LeRobot
+    checkpoint folder; None = the suite's shipped base."""
     methods: tuple[str, ...] = METHODS
     """Methods to compare (subset of zero, lora, steer, full)."""
     steps: int = 300

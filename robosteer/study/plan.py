@@ -99,8 +99,8 @@ class StudyPlan:
     forgetting_episodes: int = 20
     """Episodes per forgetting task."""
     policy: str | None = None
-    """Base policy: a shipped base by name (``embedded``, ``embedded-metaworld``), a LeRobot checkpoint folder or a
-    hub id (``owner/name[@revision]``); None = the task's suite's shipped base."""
+    """Base policy: a shipped base by name (``embedded``, ``embedded-franka-v4``, ``embedded-metaworld``), a LeRobot
+    checkpoint folder or a hub id (``owner/name[@revision]``); None = the task's suite's shipped base."""
     workers: int = 0
     """Evaluation worker processes (0 = one per CPU core)."""
     batch: int = 1

@@ -158,3 +158,21 @@ def test_bench_and_study_defaults_follow_the_suite(tmp_path):
     assert (franka_plan.policy, franka_plan.demo_noise) == ("embedded", 0.01)
     assert franka_plan.forgetting_tasks == ("pick_cube", "push_cube", "press_button")
     assert StudyPlan(task="metaworld/shelf-place", forgetting_tasks=(), demo_noise=0.0).forgetting_tasks == ()
+
+
+def test_bench_summary_prints_a_study_without_steer_or_lora(tmp_path):
+    from rich.console import Console
+
+    from robosteer.commands.bench import print_study_summary
+
+    cell = {"task": "place_cube", "variation": "position", "success_rate": 0.02, "ci95": [0.004, 0.105]}
+    compute = {"trainable_params": 2124128, "step_time_s": 0.136, "peak_memory_mb": 87.2, "train_wall_s": 138.0}
+    summary = {
+        "config": {"task": "place_cube", "episodes": 50},
+        "methods": {"zero": {"eval": {"cells": [cell]}}, "full": {"eval": {"cells": [cell]}, "compute": compute}},
+        "timings_s": {"total": 268.0},
+    }
+    console = Console(record=True, width=160)
+    print_study_summary(summary, tmp_path, console)
+    text = console.export_text()
+    assert "place_cube / position" in text and "2,124,128" in text and "why steer" not in text

@@ -162,7 +162,7 @@ def print_study_summary(summary: dict, out: Path, console) -> None:
                 f"{c['train_wall_s']:.0f}",
             )
     console.print(compute)
-    params = {n: (methods[n].get("compute") or {}).get("trainable_params") for n in ("steer", "lora")}
+    params = {n: (methods.get(n, {}).get("compute") or {}).get("trainable_params") for n in ("steer", "lora")}
     if None not in params.values() and params["steer"] > params["lora"]:
         console.print(
             "why steer trains more parameters than LoRA here: on a small model one head's query rows and output "

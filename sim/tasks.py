@@ -275,7 +275,7 @@ class PlaceCube(TabletopTask):
 
     def _sample_task(self, rng):
         labels = self._place_object(rng)
-        if self.variations.wide_positions:
+        if self.variations.wide_positions or self.variations.wide_goals:
             goal = sample_free_xy(rng, self.occupied, 0.09, x_range=WORKSPACE_X, y_range=(-0.25, 0.25))
         else:  # a nominal region, like every pretraining object: wide goals belong to the `position` variation
             goal = sample_free_xy(rng, self.occupied, 0.07, x_range=self.nominal_bowl_x, y_range=self.nominal_bowl_y)

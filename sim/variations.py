@@ -39,6 +39,9 @@ class VariationConfig:
     """Sample the object form (cube/cylinder/sphere) and size (else a 4 cm cube)."""
     wide_positions: bool = False
     """Sample object and target positions over the whole workspace (else a small region around nominal)."""
+    wide_goals: bool = False
+    """Sample only the goal receptacle's position (place_cube's bowl) over the whole workspace; the object stays in its
+    nominal region (``wide_positions`` widens both)."""
     n_distractors_max: int = 0
     """Up to this many distractor objects (0-3) are placed on the table."""
     lighting: bool = False
@@ -64,6 +67,7 @@ VARIATION_PRESETS: dict[str, VariationConfig] = {
     "object_form": VariationConfig(form=True),
     "colour": VariationConfig(colour=True),
     "position": VariationConfig(wide_positions=True),
+    "goal_position": VariationConfig(wide_goals=True),
     "camera": VariationConfig(camera_jitter=True),
     "table": VariationConfig(table_colour=True),
     "paraphrase": VariationConfig(paraphrase="heldout"),

@@ -223,3 +223,22 @@ def test_every_franka_instruction_word_is_in_the_base_vocabulary():
         for template in (task_cls.canonical, *task_cls.train_paraphrases, *task_cls.heldout_paraphrases):
             text = template.format(colour=" ".join(("white", *COLOURS)), object=" ".join(FORM_WORDS.values()))
             assert set(re.findall(r"[a-z]+", text)) <= known, (task, template)
+
+
+def test_goal_position_spreads_only_place_cubes_bowl():
+    """`goal_position` puts the bowl anywhere but keeps the cube in its nominal region; `position` moves both."""
+    from sim.tasks import NOMINAL_X, NOMINAL_Y
+
+    def scenes(preset):
+        env = gym.make(sim.TASKS["place_cube"], image_size=32, variations=preset)
+        labels = [env.reset(seed=seed)[1]["labels"] for seed in range(12)]
+        env.close()
+        cubes = np.array([(lab["object_x"], lab["object_y"]) for lab in labels])
+        return cubes, np.array([(lab["target_x"], lab["target_y"]) for lab in labels])
+
+    def nominal(xy):
+        return (xy[:, 0] >= NOMINAL_X[0]) & (xy[:, 0] <= NOMINAL_X[1]) & (np.abs(xy[:, 1]) <= NOMINAL_Y[1])
+
+    cubes, bowls = scenes("goal_position")
+    assert nominal(cubes).all() and np.ptp(bowls[:, 1]) > 0.2
+    assert not nominal(scenes("position")[0]).all()

@@ -43,6 +43,11 @@ def test_expert_pushes_and_places_every_object_form(task, form):
     assert all(successes), successes
 
 
+def test_expert_places_into_a_bowl_anywhere():
+    successes = [run_expert("place_cube", seed, "goal_position") for seed in (0, 1, 2)]
+    assert all(successes), successes
+
+
 def test_expert_noise_perturbs_execution_but_labels_stay_clean():
     env = gym.make("robosteer/PickCube-v0", cameras=())
     obs, info = env.reset(seed=0)

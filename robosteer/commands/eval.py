@@ -23,7 +23,7 @@ FLAGS = {
     "variations": Flag(
         help="Variation presets, comma separated; each preset is its own evaluation cell (join presets with + to "
         "combine them in one cell, e.g. lighting+distractors): none, lighting, distractors, object_form, colour, "
-        "position, camera, table, paraphrase, train, all."
+        "position, goal_position (only the goal wide), camera, table, paraphrase, train, all."
     ),
     "episodes": Flag(help="Episodes per task x variation cell."),
     "seed": Flag(help="Seed of the first episode (episode i uses seed+i in every cell)."),

@@ -34,7 +34,8 @@ def record_sim(
     variations: str = typer.Option(
         "none",
         help="Variation preset(s) applied to every episode; a comma list is combined into one setting (unlike eval, "
-        "where each preset is its own cell): none, lighting, distractors, object_form, colour, position, camera, "
+        "where each preset is its own cell): none, lighting, distractors, object_form, colour, position, "
+        "goal_position (only the goal wide), camera, "
         "table, paraphrase, train, all.",
     ),
     seed: int = typer.Option(0, help="Seed of the first episode (episode i uses seed + attempt i)."),

@@ -77,7 +77,8 @@ class EvalConfig:
     a task written ``suite/task`` (``metaworld/drawer-open``) names its own. Tasks of other suites than franka are
     evaluated, and written in the results, as ``suite/task``."""
     variations: tuple[str, ...] = ("none",)
-    """Variation presets (``sim.VARIATION_PRESETS``): none, lighting, distractors, object_form, position, paraphrase.
+    """Variation presets (``sim.VARIATION_PRESETS``): none, lighting, distractors, object_form, position, goal_position,
+    paraphrase.
     Join presets with ``+`` to combine them in one cell (``lighting+distractors``)."""
     episodes: int = 50
     """Episodes per (task, variation) cell."""

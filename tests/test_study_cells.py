@@ -182,3 +182,25 @@ def test_time_left_comes_from_the_stored_cells_when_there_are_any():
     stored["steer__demos5__seed0"] = {"wall_s": 300.0}
     measured, basis = remaining_seconds(plan, todo, stored, lanes=2)
     assert measured == pytest.approx(2 * 200.0 / 2) and "2 stored trained cells" in basis
+
+
+def test_a_study_under_a_variation_preset_records_and_evaluates_under_it(tiny_policy_dir, tmp_path):
+    from robosteer.data.labels import read_episode_labels
+    from robosteer.study import cells as study_cells
+    from robosteer.study.runner import run_plan
+    from sim.tasks import PlaceCube
+
+    for bad in ({"variations": "bogus"}, {"task": "metaworld/drawer-open", "variations": "goal_position"}):
+        with pytest.raises(RobosteerError, match="presets are"):
+            StudyPlan.from_dict(bad)
+    plan = _tiny_plan(tiny_policy_dir, arms=("zero", "full"), train_seeds=1, forgetting_tasks=("press_button",))
+    wide = StudyPlan(**{**plan.to_dict(), "variations": "goal_position"})
+    out = tmp_path / "study"
+    run_plan(wide, out, Console(quiet=True))
+    bowls_y = [labels["target_y"] for labels in read_episode_labels(out / "data" / "demos2")]
+    low, high = PlaceCube.nominal_bowl_y
+    assert any(not low <= y <= high for y in bowls_y), bowls_y  # the demos' bowls left their nominal region
+    cells = {p.parent.name: json.loads(p.read_text()) for p in (out / "cells").glob("*/cell.json")}
+    assert {c["inputs"]["variations"] for c in cells.values()} == {"goal_position"}
+    assert (out / "results.md").read_text().startswith("# Study: place_cube (preset goal_position)")
+    assert "variations" not in study_cells.cell_inputs(plan, plan.cells()[0], "fp", {"fingerprint": "d"}, None, {})

@@ -111,7 +111,7 @@ def render_markdown(results: dict) -> str:
 
     noise_unit = "rad" if split_task(plan["task"])[0].name == FRANKA else "action units of"
     lines = [
-        f"# Study: {plan['task']} ({results['cells']} cells stored)",
+        f"# Study: {plan['task']}{_preset(plan)} ({results['cells']} cells stored)",
         "",
         f"Arms {', '.join(plan['arms'])}; {plan['train_seeds']} training seeds; demos {', '.join(map(str, plan['demos']))}; "
         f"{plan['episodes']} evaluation episodes per seed (seeds {plan['eval_seed']}..); {plan['steps']} steps at "
@@ -218,3 +218,9 @@ def _seed_strip(ax, arms: dict, order: list[str]) -> None:
     ax.set_xticks(range(len(shown)), shown, fontsize=8, rotation=20)
     ax.set_xlim(-0.6, len(shown) - 0.4)
     ax.grid(axis="y", alpha=0.3)
+
+
+def _preset(plan: dict) -> str:
+    """`` (preset P)`` for a study run under a variation preset; nothing for ``none`` (and plans that predate it)."""
+    preset = plan.get("variations", "none")
+    return "" if preset == "none" else f" (preset {preset})"

@@ -66,7 +66,13 @@ def _record(plan: StudyPlan, n: int, root: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".demos{n}-", dir=root.parent))  # same file system: the rename is atomic
     try:
         record_expert_dataset(
-            plan.task, n, tmp / "d", seed=DEMO_SEED_OFFSET, noise_std=plan.demo_noise, image_size=plan.image_size
+            plan.task,
+            n,
+            tmp / "d",
+            seed=DEMO_SEED_OFFSET,
+            noise_std=plan.demo_noise,
+            image_size=plan.image_size,
+            variations=plan.variations,
         )
         replace_dir(tmp / "d", root)
     finally:
@@ -142,6 +148,8 @@ def cell_inputs(plan: StudyPlan, cell: Cell, base_fingerprint: str, data: dict, 
     }
     if cell.arm in RELEASE_ARMS:
         inputs["release"] = dict(RELEASE_RECIPE)
+    if plan.variations != "none":  # only then: cells stored before the field existed keep their hash
+        inputs["variations"] = plan.variations
     return inputs
 
 
@@ -212,12 +220,13 @@ def _evaluate(plan: StudyPlan, policy_path: str, cell: Cell, progress: bool) -> 
     """Per-episode success (0/1, in seed order) on the task and on each forgetting task."""
     from robosteer.evaluation import EvalConfig, PolicySource, evaluate
 
-    cells = [(plan.task, plan.episodes)] + [(t, plan.forgetting_episodes) for t in plan.forgetting_tasks]
+    cells = [(plan.task, plan.episodes, plan.variations)]
+    cells += [(t, plan.forgetting_episodes, "none") for t in plan.forgetting_tasks]
     outcomes = {}
-    for task, episodes in cells:
+    for task, episodes, variation in cells:
         config = EvalConfig(
             tasks=(task,),
-            variations=("none",),
+            variations=(variation.replace(",", "+"),),
             episodes=episodes,
             seed=plan.eval_seed,
             workers=plan.workers,

@@ -70,7 +70,10 @@ class StudyPlan:
     """Everything a study runs; every arm gets the same demos, budget, training seeds and evaluation episodes."""
 
     task: str = "place_cube"
-    """Held-out sim task (preset ``none``)."""
+    """Held-out sim task."""
+    variations: str = "none"
+    """Variation preset of the held-out task's demos and evaluation (e.g. ``goal_position``: place_cube's bowl
+    anywhere); forgetting tasks are evaluated under ``none``. Meta-World tasks have only ``none``."""
     arms: tuple[str, ...] = ARMS
     """Arms to compare (see :data:`ARMS`)."""
     train_seeds: int = 6
@@ -135,6 +138,11 @@ class StudyPlan:
             raise RobosteerError(f"lrs {bad}: give positive rates for trained arms ({', '.join(ARM_LR)})")
         if self.demo_noise < 0:
             raise RobosteerError(f"demo_noise must be >= 0, got {self.demo_noise}")
+        unknown = [name for name in self.variations.split(",") if name.strip() not in suite.variation_presets]
+        if unknown:
+            raise RobosteerError(
+                f"variations {self.variations!r}: {self.task}'s presets are {', '.join(suite.variation_presets)}"
+            )
 
     # -- construction ---------------------------------------------------------------------------------------------
     @classmethod

@@ -15,7 +15,7 @@ def describe(plan: StudyPlan, out: Path, console, lanes: int = 1) -> None:
     stored = _stored_records(out)
     todo = [c for c in plan.cells() if c.name not in stored]
     console.print(
-        f"study of {plan.task}: {len(plan.cells())} cells ({len(todo)} not stored yet), arms {', '.join(plan.arms)}, "
+        f"study of {plan.task} (preset {plan.variations}): {len(plan.cells())} cells ({len(todo)} not stored yet), arms {', '.join(plan.arms)}, "
         f"{plan.train_seeds} training seeds, demos {list(plan.demos)}, {plan.episodes} episodes per cell",
         markup=False,
     )
